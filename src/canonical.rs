@@ -1,0 +1,372 @@
+//! The canonical request `METHOD&path&query` and its hash, exactly as the Atlassian product
+//! computes them.
+
+use core::fmt;
+use path_text::PathText;
+
+use crate::error::Error;
+use crate::qsh::{HashSink, Qsh, Sink};
+use crate::query::{self, Param};
+
+/// Longest path accepted, in bytes (16 KiB).
+pub const MAX_PATH_LEN: usize = 16 * 1024;
+
+/// Longest HTTP method accepted, in bytes.
+const MAX_METHOD_LEN: usize = 32;
+
+/// The path prefix of an app's (or product's) base URL, stripped from request paths before
+/// canonicalizing.
+///
+/// A Connect app whose descriptor `baseUrl` is `https://app.example.com/base` receives
+/// `/base/page`, and the product signed `/page`. An app calling Confluence at
+/// `https://x.atlassian.net/wiki` sends `/wiki/rest/...` and signs `/rest/...`.
+///
+/// Stripping happens on a segment boundary only: base `/app` turns `/app/p` into `/p` and
+/// `/app` into `/`, but leaves `/application/p` alone (npm `atlassian-jwt` strips the raw
+/// prefix and hashes `/lication/p`).
+///
+/// ```
+/// use atlassian_connect_jwt::{BasePath, CanonicalRequest};
+///
+/// let base = BasePath::parse("https://app.example.com/app/")?;
+/// assert_eq!(base.as_str(), "/app");
+/// let strip = |target| CanonicalRequest::from_target("GET", target, Some(&base)).map(|r| r.to_string());
+/// assert_eq!(strip("/app/p?x=1")?, "GET&/p&x=1");
+/// assert_eq!(strip("/application/p")?, "GET&/application/p&");
+/// # Ok::<(), atlassian_connect_jwt::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct BasePath(String);
+
+impl BasePath {
+    /// Takes the path of a base URL (`https://host/base`) or a path (`/base`).
+    ///
+    /// Trailing slashes are ignored; `""`, `/` and a URL without a path strip nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidBaseUrl`] if the text is neither an absolute URL nor a path starting
+    /// with `/`, or a path carries a query or fragment.
+    pub fn parse(base: &str) -> Result<Self, Error> {
+        let path = match split_absolute(base) {
+            Some(rest) => {
+                let end = rest.find(['?', '#']).unwrap_or(rest.len());
+                &rest[..end]
+            }
+            None if base.is_empty() || base.starts_with('/') => {
+                if base.contains(['?', '#']) {
+                    return Err(Error::InvalidBaseUrl);
+                }
+                base
+            }
+            None => return Err(Error::InvalidBaseUrl),
+        };
+        if path.len() > MAX_PATH_LEN {
+            return Err(Error::InvalidBaseUrl);
+        }
+        Ok(Self(path.trim_end_matches('/').to_owned()))
+    }
+
+    /// A base path that strips nothing.
+    #[must_use]
+    pub const fn root() -> Self {
+        Self(String::new())
+    }
+
+    /// The path prefix, without a trailing slash (`""` for the root).
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A request reduced to what its query string hash covers: method, path and parameters.
+///
+/// Build it from what the web server received ([`from_target`](Self::from_target) for a raw
+/// request target or pasted URL, [`from_parts`](Self::from_parts) when the framework has
+/// already split path and query), then hash it with [`qsh`](Self::qsh) or print it with
+/// `Display` for diagnostics. It borrows the input and never decodes the path.
+///
+/// The rules are the Atlassian product's (where implementations differ, see the README):
+///
+/// * method upper-cased;
+/// * path: base path stripped on a segment boundary, empty → `/`, a leading `/` ensured,
+///   one trailing `/` dropped, every `&` written `%26`, nothing else changed;
+/// * query: split on `&` and the first `=`, `+` is a space, strictly percent-decoded as
+///   UTF-8, the parameter named exactly `jwt` dropped, each key's values sorted (UTF-16 order
+///   of the decoded values) and joined by `,`, keys sorted by their encoded form, everything
+///   re-encoded keeping only `A-Z a-z 0-9 - . _ ~`.
+///
+/// ```
+/// use atlassian_connect_jwt::CanonicalRequest;
+///
+/// let req = CanonicalRequest::from_target(
+///     "get",
+///     "https://app.example.com/test?b=2&a=x+y&a=%7E&jwt=ignored#fragment",
+///     None,
+/// )?;
+/// assert_eq!(req.to_string(), "GET&/test&a=x%20y,~&b=2");
+///
+/// // `&` in the path is escaped, so a path cannot pose as a query.
+/// let tricky = CanonicalRequest::from_target("GET", "/p&a=b?x=y", None)?;
+/// assert_eq!(tricky.to_string(), "GET&/p%26a=b&x=y");
+/// # Ok::<(), atlassian_connect_jwt::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct CanonicalRequest<'a> {
+    method: &'a str,
+    path: PathText<'a>,
+    params: Vec<Param<'a>>,
+}
+
+impl<'a> CanonicalRequest<'a> {
+    /// From a method and a raw request target: `/path?query`, or an absolute URL
+    /// (`https://host/path?query`), as a server receives it or a person pastes it.
+    ///
+    /// A `#fragment` is ignored, scheme and authority never count, a target without a leading
+    /// `/` gets one. `base` is stripped from the path on a segment boundary.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidMethod`], [`Error::PathTooLong`], [`Error::QueryTooLong`],
+    /// [`Error::TooManyParameters`], [`Error::InvalidPercentEncoding`] or
+    /// [`Error::InvalidUtf8`]: a request the product could never have signed.
+    pub fn from_target(
+        method: &'a str,
+        target: &'a str,
+        base: Option<&BasePath>,
+    ) -> Result<Self, Error> {
+        let target = match target.find('#') {
+            Some(hash) => &target[..hash],
+            None => target,
+        };
+        let target = match split_absolute(target) {
+            Some(rest) => rest,
+            None => target,
+        };
+        let (path, query) = match target.find('?') {
+            Some(q) => (&target[..q], Some(&target[q + 1..])),
+            None => (target, None),
+        };
+        Self::from_parts(method, path, query, base)
+    }
+
+    /// From a method, a raw path and a raw query (without `?`), for frameworks that have
+    /// already split them (`http::Uri::path` and `query`).
+    ///
+    /// The path is taken as it is (it is not searched for `?` or `#`).
+    ///
+    /// # Errors
+    ///
+    /// As [`from_target`](Self::from_target).
+    pub fn from_parts(
+        method: &'a str,
+        path: &'a str,
+        query: Option<&'a str>,
+        base: Option<&BasePath>,
+    ) -> Result<Self, Error> {
+        validate_method(method)?;
+        if path.len() > MAX_PATH_LEN {
+            return Err(Error::PathTooLong {
+                len: path.len(),
+                max: MAX_PATH_LEN,
+            });
+        }
+        let params = match query {
+            Some(q) => query::parse(q)?,
+            None => Vec::new(),
+        };
+        let path = canonical_path(path, base);
+        Ok(Self {
+            method,
+            path,
+            params,
+        })
+    }
+
+    /// The query string hash of this request: SHA-256 of the canonical string, streamed into
+    /// the hash without building the string.
+    #[must_use]
+    pub fn qsh(&self) -> Qsh {
+        let mut sink = HashSink::new();
+        self.write(&mut sink);
+        sink.finish()
+    }
+
+    /// The canonical string, `METHOD&path&query` (also available through `Display`).
+    #[must_use]
+    pub fn canonical_string(&self) -> String {
+        let mut out = Vec::new();
+        self.write(&mut out);
+        // Every byte written is ASCII or comes from `&str` input split at ASCII bytes.
+        String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    }
+
+    fn write(&self, out: &mut impl Sink) {
+        for b in self.method.bytes() {
+            out.put(&[b.to_ascii_uppercase()]);
+        }
+        out.put(b"&");
+        self.path.write(out);
+        out.put(b"&");
+        query::write(&self.params, out);
+    }
+}
+
+impl fmt::Display for CanonicalRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.canonical_string())
+    }
+}
+
+/// An RFC 9110 token of at most 32 bytes.
+fn validate_method(method: &str) -> Result<(), Error> {
+    let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if method.is_empty() || method.len() > MAX_METHOD_LEN || !method.bytes().all(tchar) {
+        return Err(Error::InvalidMethod);
+    }
+    Ok(())
+}
+
+/// The part after `scheme://authority` of an absolute URL, or `None` for anything else.
+fn split_absolute(target: &str) -> Option<&str> {
+    let colon = target.find("://")?;
+    let scheme = &target[..colon];
+    let mut chars = scheme.bytes();
+    let first_ok = chars.next().is_some_and(|b| b.is_ascii_alphabetic());
+    if !first_ok || !chars.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')) {
+        return None;
+    }
+    let rest = &target[colon + 3..];
+    let path_start = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    Some(&rest[path_start..])
+}
+
+/// Applies the path rules except the `&` escape, which is done while writing.
+fn canonical_path<'a>(raw: &'a str, base: Option<&BasePath>) -> PathText<'a> {
+    let base = base.map_or("", BasePath::as_str);
+    let path = match raw.strip_prefix('/') {
+        // The path after its leading `/`, whether or not the input had one: base paths
+        // always start with `/`, so strip the base without its own leading `/`.
+        Some(rest) => strip_segments(rest, base.get(1..).unwrap_or(""), PathText::Borrowed(raw)),
+        None => strip_segments(raw, base.get(1..).unwrap_or(""), PathText::Slashed(raw)),
+    };
+    path.finish()
+}
+
+/// `/` + `rest` with `base` (`/` + `base_rest`) removed on a segment boundary, or `unchanged`.
+fn strip_segments<'a>(rest: &'a str, base_rest: &str, unchanged: PathText<'a>) -> PathText<'a> {
+    if base_rest.is_empty() {
+        return unchanged;
+    }
+    match rest.strip_prefix(base_rest) {
+        Some(after) if after.is_empty() || after.starts_with('/') => PathText::Borrowed(after),
+        _ => unchanged,
+    }
+}
+
+/// The canonical path without allocating: either a slice of the input, or a slice that needs
+/// a `/` in front of it (a target pasted as `test?x=1`).
+mod path_text {
+    use crate::qsh::Sink;
+
+    #[derive(Clone, Copy, Debug)]
+    pub(super) enum PathText<'a> {
+        /// The path, already starting with `/` (or empty, meaning `/`).
+        Borrowed(&'a str),
+        /// A path that lacked its leading `/`: `/` + this.
+        Slashed(&'a str),
+    }
+
+    impl PathText<'_> {
+        /// Empty → `/`; one trailing `/` dropped unless the path is just `/`.
+        pub(super) fn finish(self) -> Self {
+            match self {
+                Self::Borrowed(p) if p.len() > 1 => {
+                    Self::Borrowed(p.strip_suffix('/').unwrap_or(p))
+                }
+                Self::Borrowed(_) => Self::Borrowed("/"),
+                Self::Slashed(p) => match p.strip_suffix('/') {
+                    // `/` + `x/` → `/x`; `/` + `/` would be `//` → `/`.
+                    Some(rest) => Self::Slashed(rest),
+                    None => Self::Slashed(p),
+                },
+            }
+        }
+
+        pub(super) fn write(self, out: &mut impl Sink) {
+            let p = match self {
+                Self::Borrowed(p) => p,
+                Self::Slashed(p) => {
+                    out.put(b"/");
+                    p
+                }
+            };
+            let mut pieces = p.split('&');
+            if let Some(first) = pieces.next() {
+                out.put(first.as_bytes());
+            }
+            for piece in pieces {
+                out.put(b"%26");
+                out.put(piece.as_bytes());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canon(method: &str, target: &str, base: Option<&str>) -> String {
+        let base = base.map(|b| BasePath::parse(b).unwrap_or_default());
+        CanonicalRequest::from_target(method, target, base.as_ref())
+            .map(|r| r.to_string())
+            .unwrap_or_else(|e| format!("error: {e}"))
+    }
+
+    #[test]
+    fn path_rules() {
+        assert_eq!(canon("GET", "", None), "GET&/&");
+        assert_eq!(canon("GET", "?a=1", None), "GET&/&a=1");
+        assert_eq!(canon("GET", "test?x=1", None), "GET&/test&x=1");
+        assert_eq!(canon("GET", "test/", None), "GET&/test&");
+        assert_eq!(canon("GET", "/", None), "GET&/&");
+        assert_eq!(canon("GET", "//", None), "GET&/&");
+        assert_eq!(canon("GET", "/foo//", None), "GET&/foo/&");
+        assert_eq!(canon("GET", "/a&b", None), "GET&/a%26b&");
+        assert_eq!(canon("GET", "/path-._~", None), "GET&/path-._~&");
+        assert_eq!(canon("GET", "/P%2fq", None), "GET&/P%2fq&");
+        assert_eq!(canon("GET", "http://h:80/a/b?x=1#f", None), "GET&/a/b&x=1");
+        assert_eq!(canon("GET", "https://host", None), "GET&/&");
+        assert_eq!(canon("GET", "https://host?x", None), "GET&/&x=");
+    }
+
+    #[test]
+    fn base_path_rules() {
+        assert_eq!(
+            canon("GET", "/base/test?x=1", Some("/base")),
+            "GET&/test&x=1"
+        );
+        assert_eq!(canon("GET", "/base", Some("/base/")), "GET&/&");
+        assert_eq!(
+            canon("GET", "/base/", Some("https://a.example/base")),
+            "GET&/&"
+        );
+        assert_eq!(canon("GET", "/basement", Some("/base")), "GET&/basement&");
+        assert_eq!(canon("GET", "base/x", Some("/base")), "GET&/x&");
+        assert_eq!(canon("GET", "basement", Some("/base")), "GET&/basement&");
+        assert_eq!(canon("GET", "/x", Some("https://a.example")), "GET&/x&");
+        assert_eq!(BasePath::parse("base"), Err(Error::InvalidBaseUrl));
+        assert_eq!(BasePath::parse("/b?x"), Err(Error::InvalidBaseUrl));
+    }
+
+    #[test]
+    fn method_rules() {
+        assert_eq!(canon("get", "/", None), "GET&/&");
+        assert_eq!(canon("", "/", None), "error: invalid http method");
+        assert_eq!(canon("G T", "/", None), "error: invalid http method");
+        assert_eq!(canon("GÉT", "/", None), "error: invalid http method");
+    }
+}

@@ -1,0 +1,34 @@
+//! Verify and sign Atlassian Connect JWTs, starting from the exact canonical request and
+//! query string hash (`qsh`) that the Atlassian product computes.
+//!
+//! Jira and Confluence call a Connect app with an HS256 JWT whose `qsh` claim is the SHA-256
+//! of a *canonical request*: `METHOD&path&query`, built by an exact algorithm. This crate
+//! reproduces that algorithm byte for byte (checked against every URL the product signed in
+//! Atlassian's interoperability vectors) and refuses, with a typed [`Error`], any request the
+//! product could never have signed.
+//!
+//! ```
+//! use atlassian_connect_jwt::{BasePath, CanonicalRequest};
+//!
+//! // The app's descriptor baseUrl is https://app.example.com/connect.
+//! let base = BasePath::parse("https://app.example.com/connect")?;
+//! let req = CanonicalRequest::from_target("GET", "/connect/issue-panel?b=2&a=hello+world&jwt=x", Some(&base))?;
+//! assert_eq!(req.to_string(), "GET&/issue-panel&a=hello%20world&b=2");
+//! let qsh = req.qsh(); // compare with the token's `qsh` claim
+//! assert!(qsh.matches_hex(&qsh.to_string()));
+//! # Ok::<(), atlassian_connect_jwt::Error>(())
+//! ```
+//!
+//! No I/O, no clock reads inside checks, no `unsafe`, no panics on any input.
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+mod canonical;
+mod error;
+mod qsh;
+mod query;
+
+pub use canonical::{BasePath, CanonicalRequest, MAX_PATH_LEN};
+pub use error::Error;
+pub use qsh::{ParseQshError, Qsh, CONTEXT_QSH};
+pub use query::{MAX_PARAMS, MAX_QUERY_LEN};

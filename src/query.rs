@@ -1,0 +1,407 @@
+//! Query parameters as the canonical request sees them: split, strictly decoded, ordered and
+//! re-encoded, all without materializing decoded strings.
+//!
+//! A parameter keeps its raw slices. Decoding (`+` → space, `%XX` → byte) is a per-unit map
+//! and so is the canonical encoding (unreserved bytes kept, every other byte `%XX`), so keys
+//! and values are compared and written by streaming over the raw text.
+
+use core::cmp::Ordering;
+
+use crate::error::Error;
+use crate::qsh::Sink;
+
+/// Longest query accepted, in bytes (512 KiB). Longer queries are an error, not truncated.
+pub const MAX_QUERY_LEN: usize = 512 * 1024;
+
+/// Most query parameters accepted (10,000; npm `atlassian-jwt` silently keeps only 1,000).
+pub const MAX_PARAMS: usize = 10_000;
+
+/// One `key=value` pair, still in its raw (percent-encoded) form.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Param<'a> {
+    key: &'a [u8],
+    value: &'a [u8],
+    /// Neither `%` nor `+` in key or value: the raw bytes are the decoded bytes.
+    plain: bool,
+}
+
+/// Splits, validates and orders the parameters of a raw query (without the leading `?`).
+///
+/// Empty pieces (`a=1&&b=2`, a trailing `&`) are skipped; `k` alone is `k=`; the parameter
+/// whose decoded name is exactly `jwt` is dropped.
+pub(crate) fn parse(query: &str) -> Result<Vec<Param<'_>>, Error> {
+    if query.len() > MAX_QUERY_LEN {
+        return Err(Error::QueryTooLong {
+            len: query.len(),
+            max: MAX_QUERY_LEN,
+        });
+    }
+    let bytes = query.as_bytes();
+    let mut params = Vec::new();
+    let mut seen = 0usize;
+    let mut start = 0usize;
+    for piece in bytes.split(|&b| b == b'&') {
+        let offset = start;
+        start += piece.len() + 1;
+        if piece.is_empty() {
+            continue;
+        }
+        seen += 1;
+        if seen > MAX_PARAMS {
+            return Err(Error::TooManyParameters { max: MAX_PARAMS });
+        }
+        let (key, value, value_offset) = match piece.iter().position(|&b| b == b'=') {
+            Some(eq) => (&piece[..eq], &piece[eq + 1..], offset + eq + 1),
+            None => (piece, &piece[piece.len()..], offset + piece.len()),
+        };
+        let key_plain = validate(key, offset)?;
+        let value_plain = validate(value, value_offset)?;
+        if decoded_eq(key, b"jwt") {
+            continue;
+        }
+        params.push(Param {
+            key,
+            value,
+            plain: key_plain && value_plain,
+        });
+    }
+    params.sort_unstable_by(compare);
+    Ok(params)
+}
+
+/// Writes `k1=v1,v2&k2=v3...` for parameters sorted by [`parse`].
+pub(crate) fn write(params: &[Param<'_>], out: &mut impl Sink) {
+    let mut previous: Option<&Param<'_>> = None;
+    for param in params {
+        match previous {
+            Some(prev) if compare_keys(prev, param) == Ordering::Equal => out.put(b","),
+            Some(_) => {
+                out.put(b"&");
+                write_encoded(param.key, out);
+                out.put(b"=");
+            }
+            None => {
+                write_encoded(param.key, out);
+                out.put(b"=");
+            }
+        }
+        write_encoded(param.value, out);
+        previous = Some(param);
+    }
+}
+
+/// The product's order: by percent-encoded key (byte order), then by decoded value in UTF-16
+/// code unit order (Java `String.compareTo`).
+fn compare(a: &Param<'_>, b: &Param<'_>) -> Ordering {
+    compare_keys(a, b).then_with(|| compare_values(a, b))
+}
+
+/// Byte order of the encoded keys, computed on decoded bytes: an encoded byte starts with
+/// `%` (0x25), which sorts before every unreserved character, and `%XX` with upper-case hex
+/// sorts like the byte itself. So rank = (unreserved?, byte).
+fn compare_keys(a: &Param<'_>, b: &Param<'_>) -> Ordering {
+    let rank = |byte: u8| (u16::from(is_unreserved(byte)) << 8) | u16::from(byte);
+    if a.plain && b.plain {
+        return a
+            .key
+            .iter()
+            .map(|&x| rank(x))
+            .cmp(b.key.iter().map(|&x| rank(x)));
+    }
+    Decoded::new(a.key)
+        .map(rank)
+        .cmp(Decoded::new(b.key).map(rank))
+}
+
+/// UTF-16 order on valid UTF-8: byte order, except that a character U+E000..=U+FFFF (lead
+/// byte EE or EF) sorts after a supplementary character (lead F0..=F4, a surrogate pair in
+/// UTF-16). Anywhere else the first differing byte decides exactly as in code point order.
+fn compare_values(a: &Param<'_>, b: &Param<'_>) -> Ordering {
+    if a.plain && b.plain {
+        return utf16_order(a.value.iter().copied(), b.value.iter().copied());
+    }
+    utf16_order(Decoded::new(a.value), Decoded::new(b.value))
+}
+
+fn utf16_order(mut a: impl Iterator<Item = u8>, mut b: impl Iterator<Item = u8>) -> Ordering {
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(x), Some(y)) if x == y => {}
+            (Some(x), Some(y)) => {
+                let high_bmp = |c: u8| matches!(c, 0xEE | 0xEF);
+                let supplementary = |c: u8| matches!(c, 0xF0..=0xF4);
+                return if high_bmp(x) && supplementary(y) {
+                    Ordering::Greater
+                } else if supplementary(x) && high_bmp(y) {
+                    Ordering::Less
+                } else {
+                    x.cmp(&y)
+                };
+            }
+        }
+    }
+}
+
+/// RFC 3986 unreserved: the only bytes the canonical encoding leaves as they are.
+#[inline]
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+/// Writes the canonical encoding of a raw component: decoded, then every byte but the
+/// unreserved ones as `%XX` (upper-case hex).
+fn write_encoded(raw: &[u8], out: &mut impl Sink) {
+    let mut i = 0;
+    while i < raw.len() {
+        // Pass runs of unreserved bytes through in one piece.
+        let run = raw[i..].iter().take_while(|&&b| is_unreserved(b)).count();
+        if run > 0 {
+            out.put(&raw[i..i + run]);
+            i += run;
+            continue;
+        }
+        let (byte, width) = match raw[i] {
+            b'+' => (b' ', 1),
+            b'%' => match hex_pair(raw, i) {
+                Some(byte) => (byte, 3),
+                // `parse` already rejected this; encode the `%` itself rather than panic.
+                None => (b'%', 1),
+            },
+            other => (other, 1),
+        };
+        if is_unreserved(byte) {
+            out.put(&[byte]);
+        } else {
+            out.put(percent_encoding::percent_encode_byte(byte).as_bytes());
+        }
+        i += width;
+    }
+}
+
+/// Checks every `%` escape and that the decoded bytes are UTF-8. Returns whether the
+/// component is plain (no `%`, no `+`), so its raw bytes are its decoded bytes.
+fn validate(raw: &[u8], offset: usize) -> Result<bool, Error> {
+    if !raw.iter().any(|&b| b == b'%' || b == b'+') {
+        // A slice of a `&str` split at ASCII bytes: already UTF-8.
+        return Ok(true);
+    }
+    let mut utf8 = Utf8Check::default();
+    let mut i = 0;
+    while i < raw.len() {
+        let byte = match raw[i] {
+            b'%' => {
+                let byte =
+                    hex_pair(raw, i).ok_or(Error::InvalidPercentEncoding { offset: offset + i })?;
+                i += 3;
+                byte
+            }
+            b'+' => {
+                i += 1;
+                b' '
+            }
+            other => {
+                i += 1;
+                other
+            }
+        };
+        if !utf8.push(byte) {
+            return Err(Error::InvalidUtf8 { offset });
+        }
+    }
+    if utf8.pending() {
+        return Err(Error::InvalidUtf8 { offset });
+    }
+    Ok(false)
+}
+
+fn hex_pair(raw: &[u8], percent: usize) -> Option<u8> {
+    let hi = hex_value(*raw.get(percent + 1)?)?;
+    let lo = hex_value(*raw.get(percent + 2)?)?;
+    Some((hi << 4) | lo)
+}
+
+fn hex_value(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn decoded_eq(raw: &[u8], expected: &[u8]) -> bool {
+    Decoded::new(raw).eq(expected.iter().copied())
+}
+
+/// The decoded bytes of a validated raw component.
+struct Decoded<'a> {
+    raw: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Decoded<'a> {
+    fn new(raw: &'a [u8]) -> Self {
+        Self { raw, pos: 0 }
+    }
+}
+
+impl Iterator for Decoded<'_> {
+    type Item = u8;
+
+    #[inline]
+    fn next(&mut self) -> Option<u8> {
+        let b = *self.raw.get(self.pos)?;
+        match b {
+            b'+' => {
+                self.pos += 1;
+                Some(b' ')
+            }
+            b'%' => match hex_pair(self.raw, self.pos) {
+                Some(byte) => {
+                    self.pos += 3;
+                    Some(byte)
+                }
+                None => {
+                    self.pos += 1;
+                    Some(b'%')
+                }
+            },
+            other => {
+                self.pos += 1;
+                Some(other)
+            }
+        }
+    }
+}
+
+/// An incremental UTF-8 validator (RFC 3629: no overlongs, no surrogates, at most U+10FFFF).
+#[derive(Default)]
+struct Utf8Check {
+    /// Continuation bytes still expected.
+    need: u8,
+    /// Allowed range of the next continuation byte (narrower right after some lead bytes).
+    lo: u8,
+    hi: u8,
+}
+
+impl Utf8Check {
+    fn push(&mut self, b: u8) -> bool {
+        if self.need == 0 {
+            let (need, lo, hi) = match b {
+                0x00..=0x7F => return true,
+                0xC2..=0xDF => (1, 0x80, 0xBF),
+                0xE0 => (2, 0xA0, 0xBF),
+                0xE1..=0xEC | 0xEE..=0xEF => (2, 0x80, 0xBF),
+                0xED => (2, 0x80, 0x9F),
+                0xF0 => (3, 0x90, 0xBF),
+                0xF1..=0xF3 => (3, 0x80, 0xBF),
+                0xF4 => (3, 0x80, 0x8F),
+                _ => return false,
+            };
+            *self = Self { need, lo, hi };
+            return true;
+        }
+        if b < self.lo || b > self.hi {
+            return false;
+        }
+        self.need -= 1;
+        self.lo = 0x80;
+        self.hi = 0xBF;
+        true
+    }
+
+    fn pending(&self) -> bool {
+        self.need != 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canonical_query(q: &str) -> Result<String, Error> {
+        let params = parse(q)?;
+        let mut out = Vec::new();
+        write(&params, &mut out);
+        Ok(String::from_utf8(out).unwrap_or_default())
+    }
+
+    #[test]
+    fn utf8_check_agrees_with_std() {
+        let samples: &[&[u8]] = &[
+            b"abc",
+            "é".as_bytes(),
+            "😀".as_bytes(),
+            "\u{E000}".as_bytes(),
+            &[0xC0, 0x80],
+            &[0xED, 0xA0, 0x80],
+            &[0xF4, 0x90, 0x80, 0x80],
+            &[0xE2, 0x82],
+            &[0xFF],
+            &[0xF0, 0x9F, 0x98],
+        ];
+        for s in samples {
+            let mut check = Utf8Check::default();
+            let ok = s.iter().all(|&b| check.push(b)) && !check.pending();
+            assert_eq!(ok, core::str::from_utf8(s).is_ok(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn utf16_order_puts_supplementary_before_high_bmp() {
+        // U+1F600 is a surrogate pair (D83D DE00) in UTF-16, so it sorts before U+FFFD.
+        assert_eq!(
+            canonical_query("x=%EF%BF%BD&x=%F0%9F%98%80").as_deref(),
+            Ok("x=%F0%9F%98%80,%EF%BF%BD")
+        );
+        assert_eq!(
+            canonical_query("x=b&x=a&x=%E2%82%AC").as_deref(),
+            Ok("x=a,b,%E2%82%AC")
+        );
+    }
+
+    #[test]
+    fn keys_sort_by_encoded_form() {
+        // `:` encodes to `%3A`, and `%` sorts before `0`.
+        assert_eq!(canonical_query("a0=1&a:=2").as_deref(), Ok("a%3A=2&a0=1"));
+        assert_eq!(
+            canonical_query("b=1&A=2&a=3&B=4").as_deref(),
+            Ok("A=2&B=4&a=3&b=1")
+        );
+    }
+
+    #[test]
+    fn escapes_are_strict() {
+        assert_eq!(
+            canonical_query("a=%zz"),
+            Err(Error::InvalidPercentEncoding { offset: 2 })
+        );
+        assert_eq!(
+            canonical_query("b=1&a=%"),
+            Err(Error::InvalidPercentEncoding { offset: 6 })
+        );
+        assert_eq!(
+            canonical_query("a=%4"),
+            Err(Error::InvalidPercentEncoding { offset: 2 })
+        );
+        assert_eq!(
+            canonical_query("a=%E2%82"),
+            Err(Error::InvalidUtf8 { offset: 2 })
+        );
+        assert_eq!(
+            canonical_query("%FF=1"),
+            Err(Error::InvalidUtf8 { offset: 0 })
+        );
+    }
+
+    #[test]
+    fn only_lower_case_jwt_is_dropped() {
+        assert_eq!(
+            canonical_query("jwt=x&JWT=y&%6Awt=z&a=1").as_deref(),
+            Ok("JWT=y&a=1")
+        );
+    }
+}
