@@ -1,1 +1,57 @@
-fn main() {}
+//! `connect-jwt`: a command-line debugger for Atlassian Connect JWTs.
+//!
+//! This file only parses the command line and dispatches: each command lives in its own
+//! `cmd_*` module (an `Args` struct and a `run` function returning the exit status), and
+//! `--jsonl` modes share the loop in [`jsonl`]. To add a command: a module, a variant of
+//! [`Command`], a line in [`main`].
+
+mod cmd_canonical;
+mod cmd_qsh;
+mod help;
+mod jsonl;
+mod report;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+/// Debug Atlassian Connect JWTs: canonical requests and query string hashes (qsh),
+/// exactly as the Atlassian product computes them.
+#[derive(Debug, Parser)]
+#[command(name = "connect-jwt", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show the canonical request and qsh of one request, for a person to read
+    Qsh(cmd_qsh::Args),
+    /// Print one canonical request, or many with their qsh as JSON Lines (--jsonl)
+    Canonical(cmd_canonical::Args),
+}
+
+fn main() -> ExitCode {
+    // The top-level help (no arguments, `help`, `--help`) ends with a worked example that is
+    // computed live by the library.
+    let mut command = Cli::command().after_help(help::example());
+    let cli = match command
+        .try_get_matches_from_mut(std::env::args_os())
+        .and_then(|matches| Cli::from_arg_matches(&matches))
+    {
+        Ok(cli) => cli,
+        // Usage errors exit 2 (on stderr); --help and --version exit 0 (on stdout).
+        Err(err) => return clap_exit(&err),
+    };
+    match &cli.command {
+        Some(Command::Qsh(args)) => cmd_qsh::run(args),
+        Some(Command::Canonical(args)) => cmd_canonical::run(args),
+        None => help::print(&mut command),
+    }
+}
+
+fn clap_exit(err: &clap::Error) -> ExitCode {
+    let _ = err.print();
+    ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2))
+}
