@@ -2,6 +2,8 @@
 
 use core::fmt;
 
+use crate::qsh::Qsh;
+
 /// Everything that can go wrong when canonicalizing a request or checking a token.
 ///
 /// Each variant names exactly one failed check. [`Error::code`] gives a stable kebab-case
@@ -60,6 +62,132 @@ pub enum Error {
     /// The base URL given to strip from paths is not a URL or an absolute path.
     #[error("invalid base url")]
     InvalidBaseUrl,
+
+    // ----- the token's form -----
+    /// The token is longer than [`MAX_TOKEN_LEN`](crate::MAX_TOKEN_LEN); checked before decoding.
+    #[error("token too large: {len} bytes, at most {max}")]
+    TokenTooLarge {
+        /// Length of the token presented.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Not three non-empty base64url segments separated by dots, or a character outside
+    /// `A-Z a-z 0-9 - _ .` (padding, whitespace, a leftover `JWT ` prefix).
+    #[error("malformed token: expected three base64url segments")]
+    MalformedToken,
+    /// A segment is not canonical unpadded base64url.
+    #[error("the token's {0} is not canonical base64url")]
+    InvalidBase64(TokenPart),
+    /// The header or payload is not one UTF-8 JSON object (or nests too deeply).
+    #[error("the token's {0} is not a json object")]
+    InvalidJson(TokenPart),
+    /// A member name appears twice in the header or payload.
+    #[error("the token's {0} repeats a member name")]
+    DuplicateMember(TokenPart),
+    /// The header has no `alg`, or its `alg` is not a string.
+    #[error("the token's header has no algorithm")]
+    MissingAlgorithm,
+    /// The header's `alg` is a string other than the one algorithm this check allows.
+    #[error("unsupported algorithm: only {expected} is accepted here")]
+    UnsupportedAlgorithm {
+        /// The algorithm the policy requires.
+        expected: &'static str,
+    },
+    /// The header's `typ` is present and not `JWT`.
+    #[error("unsupported token type")]
+    UnsupportedTokenType,
+    /// The header has a `crit` member: no extension is understood, so none may be critical.
+    #[error("the token's header lists critical extensions")]
+    CriticalHeader,
+    /// The signature does not match (wrong key, altered token, wrong length).
+    #[error("invalid signature")]
+    InvalidSignature,
+
+    // ----- the issuer -----
+    /// No shared secret is known for the token's `iss` (clientKey).
+    #[error("unknown issuer")]
+    UnknownIssuer,
+    /// The tenant's shared secret is empty: no token can be signed or verified with it.
+    #[error("the tenant's shared secret is empty")]
+    EmptySecret,
+    /// The secret store could not answer (a database error, say); the app logs its cause.
+    #[error("the secret store is unavailable")]
+    SecretStoreUnavailable,
+
+    // ----- claims -----
+    /// A required claim is absent.
+    #[error("missing claim: {0}")]
+    MissingClaim(Claim),
+    /// A claim has the wrong JSON type or is out of range (`"exp":"1"`, `-1`, `1e300`).
+    #[error("invalid claim: {0}")]
+    InvalidClaim(Claim),
+    /// `exp` has passed (beyond the leeway).
+    #[error("token expired at {exp}, now is {now}")]
+    Expired {
+        /// The token's `exp`.
+        exp: u64,
+        /// The time of the check.
+        now: u64,
+    },
+    /// `nbf` is still ahead (beyond the leeway).
+    #[error("token not valid before {nbf}, now is {now}")]
+    NotYetValid {
+        /// The token's `nbf`.
+        nbf: u64,
+        /// The time of the check.
+        now: u64,
+    },
+    /// `iat` is in the future (beyond the leeway).
+    #[error("token issued in the future at {iat}, now is {now}")]
+    IssuedInFuture {
+        /// The token's `iat`.
+        iat: u64,
+        /// The time of the check.
+        now: u64,
+    },
+    /// `exp` is not after `iat` and `nbf`: the token is valid at no time.
+    #[error("token has an empty validity window")]
+    EmptyValidity,
+    /// `exp - iat` exceeds the verifier's maximum token lifetime.
+    #[error("token lifetime of {lifetime} s exceeds the maximum of {max} s")]
+    LifetimeTooLong {
+        /// `exp - iat`.
+        lifetime: u64,
+        /// The configured maximum.
+        max: u64,
+    },
+    /// The token's `qsh` is not the hash of the request that was received.
+    #[error("{0}")]
+    QshMismatch(Box<QshMismatch>),
+    /// A context token (`qsh` = `context-qsh`) was presented where only request-bound tokens
+    /// are accepted: the CVE-2021-26073 case.
+    #[error("context token not accepted on a request-bound route")]
+    ContextTokenNotAllowed,
+    /// A request-bound token was presented where only context tokens are accepted.
+    #[error("a context token (qsh \"context-qsh\") is required on this route")]
+    ContextTokenRequired,
+
+    // ----- configuration -----
+    /// A configured leeway exceeds [`MAX_LEEWAY`](crate::MAX_LEEWAY).
+    #[error("leeway of {leeway} s exceeds the maximum of {max} s")]
+    LeewayTooLarge {
+        /// The leeway asked for.
+        leeway: u64,
+        /// The limit.
+        max: u64,
+    },
+
+    // ----- finding the token -----
+    /// The request carries no token (no `Authorization: JWT` header, no `jwt` parameter).
+    #[error("no token in the request")]
+    MissingToken,
+    /// The request carries two different tokens (header and query, or two `jwt` parameters).
+    #[error("the request carries conflicting tokens")]
+    ConflictingTokens,
+    /// The `Authorization` header is not `JWT <token>`.
+    #[error("the authorization header is not of the form `JWT <token>`")]
+    InvalidAuthorizationHeader,
 }
 
 impl Error {
@@ -74,6 +202,33 @@ impl Error {
             Self::InvalidPercentEncoding { .. } => "invalid-percent-encoding",
             Self::InvalidUtf8 { .. } => "invalid-utf8",
             Self::InvalidBaseUrl => "invalid-base-url",
+            Self::TokenTooLarge { .. } => "token-too-large",
+            Self::MalformedToken => "malformed-token",
+            Self::InvalidBase64(_) => "invalid-base64",
+            Self::InvalidJson(_) => "invalid-json",
+            Self::DuplicateMember(_) => "duplicate-member",
+            Self::MissingAlgorithm => "missing-algorithm",
+            Self::UnsupportedAlgorithm { .. } => "unsupported-algorithm",
+            Self::UnsupportedTokenType => "unsupported-token-type",
+            Self::CriticalHeader => "critical-header",
+            Self::InvalidSignature => "invalid-signature",
+            Self::UnknownIssuer => "unknown-issuer",
+            Self::EmptySecret => "empty-secret",
+            Self::SecretStoreUnavailable => "secret-store-unavailable",
+            Self::MissingClaim(_) => "missing-claim",
+            Self::InvalidClaim(_) => "invalid-claim",
+            Self::Expired { .. } => "expired",
+            Self::NotYetValid { .. } => "not-yet-valid",
+            Self::IssuedInFuture { .. } => "issued-in-future",
+            Self::EmptyValidity => "empty-validity",
+            Self::LifetimeTooLong { .. } => "lifetime-too-long",
+            Self::QshMismatch(_) => "qsh-mismatch",
+            Self::ContextTokenNotAllowed => "context-token-not-allowed",
+            Self::ContextTokenRequired => "context-token-required",
+            Self::LeewayTooLarge { .. } => "leeway-too-large",
+            Self::MissingToken => "missing-token",
+            Self::ConflictingTokens => "conflicting-tokens",
+            Self::InvalidAuthorizationHeader => "invalid-authorization-header",
         }
     }
 }
@@ -82,5 +237,124 @@ impl fmt::Debug for Error {
     // Debug shows the code next to the message: both are free of secrets by construction.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Error({}: {})", self.code(), self)
+    }
+}
+
+/// Which part of a compact JWS a form error is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenPart {
+    /// The first segment (JOSE header).
+    Header,
+    /// The second segment (claims).
+    Payload,
+    /// The third segment (MAC or signature).
+    Signature,
+}
+
+impl fmt::Display for TokenPart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Header => "header",
+            Self::Payload => "payload",
+            Self::Signature => "signature",
+        })
+    }
+}
+
+/// A claim the verifier reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Claim {
+    /// `iss`: the tenant's clientKey (or the app key, for tokens an app sends).
+    Iss,
+    /// `sub`: the user's account id.
+    Sub,
+    /// `aud`: string or array of strings.
+    Aud,
+    /// `iat`: issued at.
+    Iat,
+    /// `exp`: expiry.
+    Exp,
+    /// `nbf`: not before.
+    Nbf,
+    /// `qsh`: query string hash or `context-qsh`.
+    Qsh,
+    /// `context`: an object (with `user.accountId` when present).
+    Context,
+}
+
+impl fmt::Display for Claim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Iss => "iss",
+            Self::Sub => "sub",
+            Self::Aud => "aud",
+            Self::Iat => "iat",
+            Self::Exp => "exp",
+            Self::Nbf => "nbf",
+            Self::Qsh => "qsh",
+            Self::Context => "context",
+        })
+    }
+}
+
+/// Why a `qsh` did not match: what the request hashes to, what the token says, and the
+/// canonical request, so a developer can see which part of the URL differs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct QshMismatch {
+    pub(crate) expected: Qsh,
+    pub(crate) presented: String,
+    pub(crate) canonical_request: String,
+}
+
+/// Longest `qsh` text kept for diagnostics: a real qsh is 64 characters.
+const MAX_PRESENTED_QSH: usize = 80;
+
+impl QshMismatch {
+    pub(crate) fn new(expected: Qsh, presented: &str, canonical_request: String) -> Self {
+        let mut end = presented.len().min(MAX_PRESENTED_QSH);
+        while !presented.is_char_boundary(end) {
+            end -= 1;
+        }
+        Self {
+            expected,
+            presented: presented[..end].to_owned(),
+            canonical_request,
+        }
+    }
+
+    /// The qsh of the request actually received.
+    #[must_use]
+    pub fn expected(&self) -> Qsh {
+        self.expected
+    }
+
+    /// The token's `qsh` claim (cut to 80 characters).
+    #[must_use]
+    pub fn presented(&self) -> &str {
+        &self.presented
+    }
+
+    /// The canonical request the expected qsh was computed from.
+    #[must_use]
+    pub fn canonical_request(&self) -> &str {
+        &self.canonical_request
+    }
+}
+
+impl fmt::Display for QshMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "qsh mismatch: the request `{}` hashes to {}, the token says {:?}",
+            self.canonical_request, self.expected, self.presented
+        )
+    }
+}
+
+impl fmt::Debug for QshMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }

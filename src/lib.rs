@@ -24,11 +24,29 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod canonical;
+mod claims;
+pub mod dangerous;
 mod error;
+mod extract;
+mod jws;
 mod qsh;
 mod query;
+mod secret;
+mod sign;
+mod time;
+mod verify;
 
 pub use canonical::{BasePath, CanonicalRequest, MAX_PATH_LEN};
-pub use error::Error;
+pub use claims::Claims;
+pub use error::{Claim, Error, QshMismatch, TokenPart};
+pub use extract::{find_token, token_from_authorization, token_from_query};
+pub use jws::MAX_TOKEN_LEN;
 pub use qsh::{ParseQshError, Qsh, CONTEXT_QSH};
 pub use query::{MAX_PARAMS, MAX_QUERY_LEN};
+pub use secret::{SharedSecret, TenantKey};
+pub use sign::{user_assertion, SignedToken, Signer, DEFAULT_LIFETIME, OAUTH_AUDIENCE};
+pub use time::UnixTime;
+pub use verify::{
+    AsyncSecretStore, QshPolicy, SecretStore, TokenKind, Unverified, Verified, Verifier,
+    DEFAULT_LEEWAY, MAX_LEEWAY,
+};

@@ -1,0 +1,80 @@
+//! Where a Connect token travels: `Authorization: JWT <token>` or the `jwt` query parameter.
+
+use crate::error::Error;
+
+/// The token of an `Authorization` header value of the form `JWT <token>`.
+///
+/// The scheme is matched case-insensitively, followed by exactly one space.
+///
+/// ```
+/// use atlassian_connect_jwt::{token_from_authorization, Error};
+///
+/// assert_eq!(token_from_authorization("JWT a.b.c"), Ok("a.b.c"));
+/// assert_eq!(token_from_authorization("Bearer a.b.c"), Err(Error::InvalidAuthorizationHeader));
+/// ```
+///
+/// # Errors
+///
+/// [`Error::InvalidAuthorizationHeader`] for another scheme or an empty token.
+pub fn token_from_authorization(value: &str) -> Result<&str, Error> {
+    match value.split_at_checked(4) {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("JWT ") && !token.is_empty() => {
+            Ok(token)
+        }
+        _ => Err(Error::InvalidAuthorizationHeader),
+    }
+}
+
+/// The value of the `jwt` parameter of a raw query (without `?`), if any.
+///
+/// The value is returned raw: a token is base64url and dots, which need no escaping, so a
+/// value with escapes fails token parsing later rather than being guessed at here.
+///
+/// ```
+/// use atlassian_connect_jwt::{token_from_query, Error};
+///
+/// assert_eq!(token_from_query("a=1&jwt=x.y.z"), Ok(Some("x.y.z")));
+/// assert_eq!(token_from_query("jwt=x.y.z&jwt=x.y.q"), Err(Error::ConflictingTokens));
+/// ```
+///
+/// # Errors
+///
+/// [`Error::ConflictingTokens`] when two `jwt` parameters differ.
+pub fn token_from_query(query: &str) -> Result<Option<&str>, Error> {
+    let mut found: Option<&str> = None;
+    for piece in query.split('&') {
+        let Some(value) = piece.strip_prefix("jwt=") else {
+            continue;
+        };
+        match found {
+            Some(previous) if previous != value => return Err(Error::ConflictingTokens),
+            _ => found = Some(value),
+        }
+    }
+    Ok(found.filter(|v| !v.is_empty()))
+}
+
+/// The request's token, from the `Authorization` header value and/or the raw query.
+///
+/// ```
+/// use atlassian_connect_jwt::{find_token, Error};
+///
+/// assert_eq!(find_token(Some("JWT a.b.c"), Some("x=1")), Ok("a.b.c"));
+/// assert_eq!(find_token(None, Some("jwt=a.b.c")), Ok("a.b.c"));
+/// assert_eq!(find_token(Some("JWT a.b.c"), Some("jwt=a.b.d")), Err(Error::ConflictingTokens));
+/// assert_eq!(find_token(None, None), Err(Error::MissingToken));
+/// ```
+///
+/// # Errors
+///
+/// [`Error::MissingToken`], [`Error::ConflictingTokens`] (header and query disagree),
+/// [`Error::InvalidAuthorizationHeader`].
+pub fn find_token<'a>(authorization: Option<&'a str>, query: Option<&'a str>) -> Result<&'a str, Error> {
+    let from_header = authorization.map(token_from_authorization).transpose()?;
+    let from_query = query.map(token_from_query).transpose()?.flatten();
+    match (from_header, from_query) {
+        (Some(h), Some(q)) if h != q => Err(Error::ConflictingTokens),
+        (Some(token), _) | (None, Some(token)) => Ok(token),
+        (None, None) => Err(Error::MissingToken),
+    }
+}

@@ -1,0 +1,385 @@
+//! Verifying tenant tokens: the key from `iss`, HS256 only, time with a small leeway, and a
+//! per-route qsh policy that keeps context tokens off request-bound routes.
+
+use core::future::Future;
+use std::collections::{BTreeMap, HashMap};
+
+use crate::canonical::CanonicalRequest;
+use crate::claims::Claims;
+use crate::error::{Claim, Error, QshMismatch, TokenPart};
+use crate::jws::{self, Segments, HS256};
+use crate::qsh::CONTEXT_QSH;
+use crate::secret::{SharedSecret, TenantKey};
+use crate::time::UnixTime;
+
+/// Default clock-skew allowance, in seconds (atlassian-connect-spring-boot uses the same).
+pub const DEFAULT_LEEWAY: u64 = 30;
+
+/// Largest leeway a verifier accepts, in seconds: more would stretch a 3-minute token a lot.
+pub const MAX_LEEWAY: u64 = 300;
+
+/// Which tokens a route accepts, chosen per route. There is deliberately no default.
+///
+/// * iframe loads, webhooks, lifecycle callbacks and server-to-server calls:
+///   [`QshPolicy::Request`], with the request actually received;
+/// * the app's own front-end API called with `AP.context.getToken()`: [`QshPolicy::Context`];
+/// * a route that serves both (Atlassian's example app does this): only by the explicit
+///   [`QshPolicy::RequestOrContext`].
+///
+/// A context token on a [`Request`](QshPolicy::Request) route fails with
+/// [`Error::ContextTokenNotAllowed`]: accepting it there was CVE-2021-26073.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub enum QshPolicy<'r, 'a> {
+    /// The token's `qsh` must be the hash of this request.
+    Request(&'r CanonicalRequest<'a>),
+    /// The token's `qsh` must be exactly `context-qsh`.
+    Context,
+    /// Either of the above.
+    RequestOrContext(&'r CanonicalRequest<'a>),
+}
+
+/// What kind of token was accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TokenKind {
+    /// Bound to the request by its `qsh`.
+    RequestBound,
+    /// A context token (`qsh` = `context-qsh`), bound to no request.
+    Context,
+}
+
+impl TokenKind {
+    /// `request-bound` or `context`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RequestBound => "request-bound",
+            Self::Context => "context",
+        }
+    }
+}
+
+/// Finds a tenant's key by its clientKey (the token's `iss`).
+///
+/// Closures `Fn(&str) -> Option<SharedSecret>` and maps from clientKey to [`TenantKey`] or
+/// [`SharedSecret`] implement it. A database-backed store implements it directly and returns
+/// [`Error::SecretStoreUnavailable`] when it cannot answer (after logging why).
+pub trait SecretStore {
+    /// The key of `client_key`, `Ok(None)` if the tenant is unknown.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmptySecret`] for a tenant with an empty secret,
+    /// [`Error::SecretStoreUnavailable`] when the store cannot answer.
+    fn tenant_key(&self, client_key: &str) -> Result<Option<TenantKey>, Error>;
+}
+
+impl<F> SecretStore for F
+where
+    F: Fn(&str) -> Option<SharedSecret>,
+{
+    fn tenant_key(&self, client_key: &str) -> Result<Option<TenantKey>, Error> {
+        self(client_key).map(|s| TenantKey::new(&s)).transpose()
+    }
+}
+
+impl<S: std::hash::BuildHasher> SecretStore for HashMap<String, TenantKey, S> {
+    fn tenant_key(&self, client_key: &str) -> Result<Option<TenantKey>, Error> {
+        Ok(self.get(client_key).cloned())
+    }
+}
+
+impl<S: std::hash::BuildHasher> SecretStore for HashMap<String, SharedSecret, S> {
+    fn tenant_key(&self, client_key: &str) -> Result<Option<TenantKey>, Error> {
+        self.get(client_key).map(TenantKey::new).transpose()
+    }
+}
+
+impl SecretStore for BTreeMap<String, SharedSecret> {
+    fn tenant_key(&self, client_key: &str) -> Result<Option<TenantKey>, Error> {
+        self.get(client_key).map(TenantKey::new).transpose()
+    }
+}
+
+/// The async form of [`SecretStore`], for a store that awaits its database.
+pub trait AsyncSecretStore {
+    /// As [`SecretStore::tenant_key`].
+    fn tenant_key(
+        &self,
+        client_key: &str,
+    ) -> impl Future<Output = Result<Option<TenantKey>, Error>> + Send;
+}
+
+/// Checks tenant tokens. Cheap to build and to share between threads; holds no secrets.
+///
+/// Strict by default: HS256 only, `iss`, `iat`, `exp` and `qsh` required, a leeway of
+/// [`DEFAULT_LEEWAY`] seconds for clock skew, no maximum lifetime.
+///
+/// ```
+/// use atlassian_connect_jwt::{CanonicalRequest, QshPolicy, SharedSecret, TokenKind, UnixTime, Verifier};
+///
+/// let token = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJ0ZXN0LWNsaWVudC1rZXkiLCJpYXQiOjE3MDAwMDAwMDAsImV4cCI6MTcwMDAwMDE4MCwicXNoIjoiNzAyODJjN2NmODI4MzRiZDVhM2Q2ZGFjZGExYjRjY2Q1Y2Y1ODYwYTYzYTFmYTJmYjg2YjY0ZDU3NmU2YTFkNSJ9.p_628YD5xOEjKOGLmVZ7TKOyymWyyfgWIwDuac8amkY";
+/// let store = |client_key: &str| {
+///     (client_key == "test-client-key").then(|| SharedSecret::new("connect-test-secret-0123456789abcdef0123"))
+/// };
+/// let request = CanonicalRequest::from_target("GET", "/path/to/service?a=1&A=2&b=3&B=4", None)?;
+///
+/// let verified = Verifier::new().verify(token, QshPolicy::Request(&request), &store, UnixTime::from_secs(1_700_000_060))?;
+/// assert_eq!(verified.client_key(), "test-client-key");
+/// assert_eq!(verified.kind(), TokenKind::RequestBound);
+///
+/// // The same token on a context-only route is refused, and says why.
+/// let err = Verifier::new().verify(token, QshPolicy::Context, &store, UnixTime::from_secs(1_700_000_060)).unwrap_err();
+/// assert_eq!(err.code(), "context-token-required");
+/// # Ok::<(), atlassian_connect_jwt::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verifier {
+    leeway: u64,
+    max_lifetime: Option<u64>,
+}
+
+impl Default for Verifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Verifier {
+    /// The strict default policy.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            leeway: DEFAULT_LEEWAY,
+            max_lifetime: None,
+        }
+    }
+
+    /// Sets the clock-skew allowance applied to `exp`, `nbf` and `iat`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LeewayTooLarge`] above [`MAX_LEEWAY`] seconds.
+    pub const fn with_leeway(self, seconds: u64) -> Result<Self, Error> {
+        if seconds > MAX_LEEWAY {
+            return Err(Error::LeewayTooLarge {
+                leeway: seconds,
+                max: MAX_LEEWAY,
+            });
+        }
+        Ok(Self {
+            leeway: seconds,
+            ..self
+        })
+    }
+
+    /// Refuses tokens whose `exp - iat` exceeds `seconds` (product tokens live 180 s).
+    #[must_use]
+    pub const fn with_max_lifetime(self, seconds: u64) -> Self {
+        Self {
+            max_lifetime: Some(seconds),
+            ..self
+        }
+    }
+
+    /// The leeway in seconds.
+    #[must_use]
+    pub const fn leeway(&self) -> u64 {
+        self.leeway
+    }
+
+    /// Verifies `token` with the key of its `iss` from `store`, under `policy`, at `now`.
+    ///
+    /// # Errors
+    ///
+    /// The [`Error`] variant of the first check that fails, in this order: form and size,
+    /// header (`alg`, `typ`, `crit`), claim types, issuer lookup, signature, time, qsh.
+    pub fn verify(
+        &self,
+        token: &str,
+        policy: QshPolicy<'_, '_>,
+        store: &(impl SecretStore + ?Sized),
+        now: UnixTime,
+    ) -> Result<Verified, Error> {
+        let unverified = Unverified::parse(token)?;
+        let key = store
+            .tenant_key(unverified.issuer())?
+            .ok_or(Error::UnknownIssuer)?;
+        self.finish(unverified, &key, policy, now)
+    }
+
+    /// As [`verify`](Self::verify), consulting an async store.
+    ///
+    /// # Errors
+    ///
+    /// As [`verify`](Self::verify).
+    pub async fn verify_async(
+        &self,
+        token: &str,
+        policy: QshPolicy<'_, '_>,
+        store: &(impl AsyncSecretStore + ?Sized),
+        now: UnixTime,
+    ) -> Result<Verified, Error> {
+        let unverified = Unverified::parse(token)?;
+        let key = store
+            .tenant_key(unverified.issuer())
+            .await?
+            .ok_or(Error::UnknownIssuer)?;
+        self.finish(unverified, &key, policy, now)
+    }
+
+    /// The second half of verification, for callers that look the key up themselves
+    /// (see [`Unverified`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`verify`](Self::verify), from the signature on.
+    pub fn finish(
+        &self,
+        token: Unverified<'_>,
+        key: &TenantKey,
+        policy: QshPolicy<'_, '_>,
+        now: UnixTime,
+    ) -> Result<Verified, Error> {
+        jws::verify_hs256(key, &token.segments)?;
+        let claims = token.claims;
+        self.check_time(&claims, now)?;
+        let kind = check_qsh(claims.qsh(), policy)?;
+        Ok(Verified { claims, kind })
+    }
+
+    fn check_time(&self, claims: &Claims, now: UnixTime) -> Result<(), Error> {
+        let now = now.as_secs();
+        let (iat, exp) = (claims.iat().as_secs(), claims.exp().as_secs());
+        // Dates are capped at year 9999 and leeway at 300 s, so these additions cannot
+        // overflow; saturating keeps them total all the same.
+        if now >= exp.saturating_add(self.leeway) {
+            return Err(Error::Expired { exp, now });
+        }
+        if iat > now.saturating_add(self.leeway) {
+            return Err(Error::IssuedInFuture { iat, now });
+        }
+        if let Some(nbf) = claims.nbf() {
+            let nbf = nbf.as_secs();
+            if nbf >= exp {
+                return Err(Error::EmptyValidity);
+            }
+            if nbf > now.saturating_add(self.leeway) {
+                return Err(Error::NotYetValid { nbf, now });
+            }
+        }
+        if iat > exp {
+            return Err(Error::EmptyValidity);
+        }
+        if let Some(max) = self.max_lifetime {
+            let lifetime = exp - iat;
+            if lifetime > max {
+                return Err(Error::LifetimeTooLong { lifetime, max });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_qsh(qsh: Option<&str>, policy: QshPolicy<'_, '_>) -> Result<TokenKind, Error> {
+    let qsh = qsh.ok_or(Error::MissingClaim(Claim::Qsh))?;
+    let is_context = qsh == CONTEXT_QSH;
+    match policy {
+        QshPolicy::Context if is_context => Ok(TokenKind::Context),
+        QshPolicy::Context => Err(Error::ContextTokenRequired),
+        QshPolicy::RequestOrContext(_) if is_context => Ok(TokenKind::Context),
+        QshPolicy::Request(_) if is_context => Err(Error::ContextTokenNotAllowed),
+        QshPolicy::Request(request) | QshPolicy::RequestOrContext(request) => {
+            let expected = request.qsh();
+            if expected.matches_hex(qsh) {
+                Ok(TokenKind::RequestBound)
+            } else {
+                Err(Error::QshMismatch(Box::new(QshMismatch::new(
+                    expected,
+                    qsh,
+                    request.canonical_string(),
+                ))))
+            }
+        }
+    }
+}
+
+/// A token whose form, header and claim types have been checked, but not yet its signature,
+/// time or qsh: only its issuer may be read, to find the key.
+///
+/// ```
+/// use atlassian_connect_jwt::{QshPolicy, SharedSecret, TenantKey, UnixTime, Unverified, Verifier};
+///
+/// # let token = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJ0ZXN0LWNsaWVudC1rZXkiLCJpYXQiOjE3MDAwMDAwMDAsImV4cCI6MTcwMDAwMDE4MCwicXNoIjoiY29udGV4dC1xc2gifQ.Y_-fycsTC1VmKefYSFe0PL3HLJ3yBoGVJPW68NX1nfo";
+/// let unverified = Unverified::parse(token)?;
+/// assert_eq!(unverified.issuer(), "test-client-key");
+/// // ... look the tenant up in your own way ...
+/// let key = TenantKey::new(&SharedSecret::new("connect-test-secret-0123456789abcdef0123"))?;
+/// let verified = Verifier::new().finish(unverified, &key, QshPolicy::Context, UnixTime::from_secs(1_700_000_060))?;
+/// assert_eq!(verified.client_key(), "test-client-key");
+/// # Ok::<(), atlassian_connect_jwt::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Unverified<'t> {
+    segments: Segments<'t>,
+    claims: Claims,
+}
+
+impl<'t> Unverified<'t> {
+    /// Checks the token's form, its HS256 header and its claim types.
+    ///
+    /// # Errors
+    ///
+    /// Form, header and claim-type errors (see [`Verifier::verify`]).
+    pub fn parse(token: &'t str) -> Result<Self, Error> {
+        let segments = jws::split(token)?;
+        let header = jws::decode(segments.header, TokenPart::Header)?;
+        jws::check_header(&header, HS256)?;
+        let payload = jws::decode(segments.payload, TokenPart::Payload)?;
+        let claims = Claims::parse(&payload)?;
+        Ok(Self { segments, claims })
+    }
+
+    /// The token's `iss`: the clientKey whose secret must have signed it. Unverified.
+    #[must_use]
+    pub fn issuer(&self) -> &str {
+        self.claims.iss()
+    }
+}
+
+/// Proof that a token verified: only [`Verifier`] creates it.
+///
+/// The identity is the token's `iss`, the same clientKey whose secret verified it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verified {
+    claims: Claims,
+    kind: TokenKind,
+}
+
+impl Verified {
+    /// The tenant's clientKey (`iss`).
+    #[must_use]
+    pub fn client_key(&self) -> &str {
+        self.claims.iss()
+    }
+
+    /// The user's Atlassian account id: `sub`, or `context.user.accountId` when there is no
+    /// `sub`. `None` for tokens that act for no user (lifecycle callbacks, say).
+    #[must_use]
+    pub fn account_id(&self) -> Option<&str> {
+        self.claims.sub().or(self.claims.context_account_id())
+    }
+
+    /// Request-bound or context.
+    #[must_use]
+    pub fn kind(&self) -> TokenKind {
+        self.kind
+    }
+
+    /// All claims.
+    #[must_use]
+    pub fn claims(&self) -> &Claims {
+        &self.claims
+    }
+}
