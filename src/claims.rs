@@ -209,6 +209,7 @@ fn context_account_id(members: &Members<'_>) -> Result<Option<String>, Error> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

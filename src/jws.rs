@@ -214,6 +214,7 @@ pub(crate) fn check_header(header_json: &[u8], expected_alg: &'static str) -> Re
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

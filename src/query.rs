@@ -319,6 +319,7 @@ impl Utf8Check {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

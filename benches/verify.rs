@@ -1,0 +1,61 @@
+//! End-to-end verification of a typical iframe request, a context token, and signing.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::hint::black_box;
+
+use atlassian_connect_jwt::{
+    find_token, BasePath, CanonicalRequest, QshPolicy, SharedSecret, Signer, TenantKey, UnixTime,
+    Verifier,
+};
+use criterion::{criterion_group, criterion_main, Criterion};
+
+const SECRET: &str = "connect-test-secret-0123456789abcdef0123";
+const CLIENT_KEY: &str = "jira:1234-5678-9000";
+const NOW: u64 = 1_700_000_000;
+const TARGET: &str = "/connect/issue-panel?xdm_e=https%3A%2F%2Fexample.atlassian.net&xdm_c=channel-com.example.app__issue-panel&cp=&xdm_deprecated_addon_key_do_not_use=com.example.app&lic=active&cv=1001.0.0-SNAPSHOT&issueKey=PROJ-123&issueId=10001&projectKey=PROJ&projectId=10000&tz=Australia%2FSydney&loc=en-US&user_id=admin";
+
+fn verify(c: &mut Criterion) {
+    let key = TenantKey::new(&SharedSecret::new(SECRET)).unwrap();
+    let base = BasePath::parse("https://app.example.com/connect").unwrap();
+    let request = CanonicalRequest::from_target("GET", TARGET, Some(&base)).unwrap();
+    let signer = Signer::new(CLIENT_KEY).with_subject("557058:f0e1d2c3-b4a5-6789-0abc-def012345678");
+    let token = signer.sign_request(&request, &key, UnixTime::from_secs(NOW)).unwrap();
+    let url = format!("{TARGET}&jwt={}", token.as_str());
+    let context = signer.sign_context(&key, UnixTime::from_secs(NOW)).unwrap();
+
+    let cached: HashMap<String, TenantKey> = HashMap::from([(CLIENT_KEY.to_owned(), key.clone())]);
+    let by_secret = |iss: &str| (iss == CLIENT_KEY).then(|| SharedSecret::new(SECRET));
+    let verifier = Verifier::new();
+    let now = UnixTime::from_secs(NOW + 10);
+
+    let mut group = c.benchmark_group("verify");
+    group.bench_function("iframe/end-to-end (cached key)", |b| {
+        b.iter(|| {
+            let url = black_box(url.as_str());
+            let (_, query) = url.split_once('?').unwrap();
+            let token = find_token(None, Some(query)).unwrap();
+            let request = CanonicalRequest::from_target("GET", url, Some(&base)).unwrap();
+            verifier.verify(token, QshPolicy::Request(&request), &cached, now).unwrap()
+        })
+    });
+    group.bench_function("iframe/end-to-end (secret per call)", |b| {
+        b.iter(|| {
+            let url = black_box(url.as_str());
+            let (_, query) = url.split_once('?').unwrap();
+            let token = find_token(None, Some(query)).unwrap();
+            let request = CanonicalRequest::from_target("GET", url, Some(&base)).unwrap();
+            verifier.verify(token, QshPolicy::Request(&request), &by_secret, now).unwrap()
+        })
+    });
+    group.bench_function("context token", |b| {
+        b.iter(|| verifier.verify(black_box(context.as_str()), QshPolicy::Context, &cached, now).unwrap())
+    });
+    group.bench_function("sign request", |b| {
+        b.iter(|| signer.sign_request(black_box(&request), &key, UnixTime::from_secs(NOW)).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, verify);
+criterion_main!(benches);
