@@ -51,7 +51,11 @@ fn canonicalize(c: &mut Criterion) {
         let target = query_with(params);
         group.throughput(Throughput::Elements(params as u64));
         group.bench_with_input(BenchmarkId::new("params/qsh", params), &target, |b, t| {
-            b.iter(|| CanonicalRequest::from_target("GET", black_box(t), None).unwrap().qsh())
+            b.iter(|| {
+                CanonicalRequest::from_target("GET", black_box(t), None)
+                    .unwrap()
+                    .qsh()
+            })
         });
     }
     group.finish();

@@ -19,8 +19,11 @@ fn verify(c: &mut Criterion) {
     let key = TenantKey::new(&SharedSecret::new(SECRET)).unwrap();
     let base = BasePath::parse("https://app.example.com/connect").unwrap();
     let request = CanonicalRequest::from_target("GET", TARGET, Some(&base)).unwrap();
-    let signer = Signer::new(CLIENT_KEY).with_subject("557058:f0e1d2c3-b4a5-6789-0abc-def012345678");
-    let token = signer.sign_request(&request, &key, UnixTime::from_secs(NOW)).unwrap();
+    let signer =
+        Signer::new(CLIENT_KEY).with_subject("557058:f0e1d2c3-b4a5-6789-0abc-def012345678");
+    let token = signer
+        .sign_request(&request, &key, UnixTime::from_secs(NOW))
+        .unwrap();
     let url = format!("{TARGET}&jwt={}", token.as_str());
     let context = signer.sign_context(&key, UnixTime::from_secs(NOW)).unwrap();
 
@@ -36,7 +39,9 @@ fn verify(c: &mut Criterion) {
             let (_, query) = url.split_once('?').unwrap();
             let token = find_token(None, Some(query)).unwrap();
             let request = CanonicalRequest::from_target("GET", url, Some(&base)).unwrap();
-            verifier.verify(token, QshPolicy::Request(&request), &cached, now).unwrap()
+            verifier
+                .verify(token, QshPolicy::Request(&request), &cached, now)
+                .unwrap()
         })
     });
     group.bench_function("iframe/end-to-end (secret per call)", |b| {
@@ -45,14 +50,29 @@ fn verify(c: &mut Criterion) {
             let (_, query) = url.split_once('?').unwrap();
             let token = find_token(None, Some(query)).unwrap();
             let request = CanonicalRequest::from_target("GET", url, Some(&base)).unwrap();
-            verifier.verify(token, QshPolicy::Request(&request), &by_secret, now).unwrap()
+            verifier
+                .verify(token, QshPolicy::Request(&request), &by_secret, now)
+                .unwrap()
         })
     });
     group.bench_function("context token", |b| {
-        b.iter(|| verifier.verify(black_box(context.as_str()), QshPolicy::Context, &cached, now).unwrap())
+        b.iter(|| {
+            verifier
+                .verify(
+                    black_box(context.as_str()),
+                    QshPolicy::Context,
+                    &cached,
+                    now,
+                )
+                .unwrap()
+        })
     });
     group.bench_function("sign request", |b| {
-        b.iter(|| signer.sign_request(black_box(&request), &key, UnixTime::from_secs(NOW)).unwrap())
+        b.iter(|| {
+            signer
+                .sign_request(black_box(&request), &key, UnixTime::from_secs(NOW))
+                .unwrap()
+        })
     });
     group.finish();
 }
