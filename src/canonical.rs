@@ -205,7 +205,7 @@ impl<'a> CanonicalRequest<'a> {
 
     fn write(&self, out: &mut impl Sink) {
         for b in self.method.bytes() {
-            out.put(&[b.to_ascii_uppercase()]);
+            out.put_byte(b.to_ascii_uppercase());
         }
         out.put(b"&");
         self.path.write(out);
@@ -299,7 +299,7 @@ mod path_text {
             let p = match self {
                 Self::Borrowed(p) => p,
                 Self::Slashed(p) => {
-                    out.put(b"/");
+                    out.put_byte(b'/');
                     p
                 }
             };

@@ -140,7 +140,9 @@ fn name(claim: Claim) -> &'static str {
 fn string(members: &Members<'_>, claim: Claim) -> Result<Option<String>, Error> {
     members
         .get(name(claim))
-        .map(|raw| serde_json::from_str::<String>(raw.get()).map_err(|_| Error::InvalidClaim(claim)))
+        .map(|raw| {
+            serde_json::from_str::<String>(raw.get()).map_err(|_| Error::InvalidClaim(claim))
+        })
         .transpose()
 }
 
@@ -225,13 +227,34 @@ mod tests {
         assert_eq!(ok.aud(), ["b".to_owned()]);
         assert_eq!(ok.context_account_id(), Some("u"));
         assert_eq!(ok.raw("context"), Some(r#"{"user":{"accountId":"u"}}"#));
-        assert_eq!(parse(r#"{"iat":1,"exp":2}"#), Err(Error::MissingClaim(Claim::Iss)));
-        assert_eq!(parse(r#"{"iss":"a","exp":2}"#), Err(Error::MissingClaim(Claim::Iat)));
-        assert_eq!(parse(r#"{"iss":"a","iat":1}"#), Err(Error::MissingClaim(Claim::Exp)));
-        assert_eq!(parse(r#"{"iss":1,"iat":1,"exp":2}"#), Err(Error::InvalidClaim(Claim::Iss)));
-        assert_eq!(parse(r#"{"iss":null,"iat":1,"exp":2}"#), Err(Error::InvalidClaim(Claim::Iss)));
-        assert_eq!(parse(r#"{"iss":"a","iat":1,"exp":2,"aud":3}"#), Err(Error::InvalidClaim(Claim::Aud)));
-        assert_eq!(parse(r#"{"iss":"a","iat":1,"exp":2,"context":[]}"#), Err(Error::InvalidClaim(Claim::Context)));
+        assert_eq!(
+            parse(r#"{"iat":1,"exp":2}"#),
+            Err(Error::MissingClaim(Claim::Iss))
+        );
+        assert_eq!(
+            parse(r#"{"iss":"a","exp":2}"#),
+            Err(Error::MissingClaim(Claim::Iat))
+        );
+        assert_eq!(
+            parse(r#"{"iss":"a","iat":1}"#),
+            Err(Error::MissingClaim(Claim::Exp))
+        );
+        assert_eq!(
+            parse(r#"{"iss":1,"iat":1,"exp":2}"#),
+            Err(Error::InvalidClaim(Claim::Iss))
+        );
+        assert_eq!(
+            parse(r#"{"iss":null,"iat":1,"exp":2}"#),
+            Err(Error::InvalidClaim(Claim::Iss))
+        );
+        assert_eq!(
+            parse(r#"{"iss":"a","iat":1,"exp":2,"aud":3}"#),
+            Err(Error::InvalidClaim(Claim::Aud))
+        );
+        assert_eq!(
+            parse(r#"{"iss":"a","iat":1,"exp":2,"context":[]}"#),
+            Err(Error::InvalidClaim(Claim::Context))
+        );
         assert_eq!(
             parse(r#"{"iss":"a","iat":1,"exp":2,"context":{"user":{"accountId":5}}}"#),
             Err(Error::InvalidClaim(Claim::Context))
@@ -240,9 +263,25 @@ mod tests {
 
     #[test]
     fn numeric_dates_are_strict() {
-        for exp in ["\"9999999999\"", "1e400", "-1", "-0", "-0.0", "18446744073709551616", "true", "null", "[]", "1e300", "9223372036854775807"] {
+        for exp in [
+            "\"9999999999\"",
+            "1e400",
+            "-1",
+            "-0",
+            "-0.0",
+            "18446744073709551616",
+            "true",
+            "null",
+            "[]",
+            "1e300",
+            "9223372036854775807",
+        ] {
             let json = format!(r#"{{"iss":"a","iat":1,"exp":{exp}}}"#);
-            assert_eq!(parse(&json), Err(Error::InvalidClaim(Claim::Exp)), "exp {exp}");
+            assert_eq!(
+                parse(&json),
+                Err(Error::InvalidClaim(Claim::Exp)),
+                "exp {exp}"
+            );
         }
         let nbf = parse(r#"{"iss":"a","iat":1,"exp":2,"nbf":"99999999999"}"#);
         assert_eq!(nbf, Err(Error::InvalidClaim(Claim::Nbf)));

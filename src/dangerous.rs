@@ -66,7 +66,8 @@ pub fn decode_unverified(token: &str) -> Result<UnverifiedParts, Error> {
     Members::parse(&header, TokenPart::Header)?;
     Members::parse(&payload, TokenPart::Payload)?;
     // Both parsed as UTF-8 JSON above.
-    let text = |bytes: Vec<u8>, part| String::from_utf8(bytes).map_err(|_| Error::InvalidJson(part));
+    let text =
+        |bytes: Vec<u8>, part| String::from_utf8(bytes).map_err(|_| Error::InvalidJson(part));
     Ok(UnverifiedParts {
         header: text(header, TokenPart::Header)?,
         payload: text(payload, TokenPart::Payload)?,

@@ -69,7 +69,10 @@ pub fn token_from_query(query: &str) -> Result<Option<&str>, Error> {
 ///
 /// [`Error::MissingToken`], [`Error::ConflictingTokens`] (header and query disagree),
 /// [`Error::InvalidAuthorizationHeader`].
-pub fn find_token<'a>(authorization: Option<&'a str>, query: Option<&'a str>) -> Result<&'a str, Error> {
+pub fn find_token<'a>(
+    authorization: Option<&'a str>,
+    query: Option<&'a str>,
+) -> Result<&'a str, Error> {
     let from_header = authorization.map(token_from_authorization).transpose()?;
     let from_query = query.map(token_from_query).transpose()?.flatten();
     match (from_header, from_query) {

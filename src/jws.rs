@@ -107,8 +107,7 @@ pub(crate) struct Members<'j> {
 impl<'j> Members<'j> {
     /// Parses one UTF-8 JSON object with nothing but whitespace after it.
     pub(crate) fn parse(json: &'j [u8], part: TokenPart) -> Result<Self, Error> {
-        let members: Self =
-            serde_json::from_slice(json).map_err(|_| Error::InvalidJson(part))?;
+        let members: Self = serde_json::from_slice(json).map_err(|_| Error::InvalidJson(part))?;
         let mut names: Vec<&str> = members.members.iter().map(|(k, _)| k.as_ref()).collect();
         names.sort_unstable();
         if names.windows(2).any(|w| w[0] == w[1]) {
@@ -205,7 +204,8 @@ pub(crate) fn check_header(header_json: &[u8], expected_alg: &'static str) -> Re
         });
     }
     if let Some(typ) = header.get("typ") {
-        let typ = serde_json::from_str::<String>(typ.get()).map_err(|_| Error::UnsupportedTokenType)?;
+        let typ =
+            serde_json::from_str::<String>(typ.get()).map_err(|_| Error::UnsupportedTokenType)?;
         if !typ.eq_ignore_ascii_case("JWT") {
             return Err(Error::UnsupportedTokenType);
         }
@@ -221,7 +221,9 @@ mod tests {
     #[test]
     fn split_is_strict() {
         assert!(split("a.b.c").is_ok());
-        for bad in ["a.b", "a.b.c.", "a.b.c.d", ".b.c", "a..c", "a.b.", "a.b.c=", "a b.c.d", "a.b.c\n"] {
+        for bad in [
+            "a.b", "a.b.c.", "a.b.c.d", ".b.c", "a..c", "a.b.", "a.b.c=", "a b.c.d", "a.b.c\n",
+        ] {
             assert_eq!(split(bad).unwrap_err(), Error::MalformedToken, "{bad:?}");
         }
         let huge = "a".repeat(MAX_TOKEN_LEN + 1);
@@ -235,7 +237,15 @@ mod tests {
             Members::parse(br#"{"qsh":"x","\u0071sh":"y"}"#, TokenPart::Payload).unwrap_err(),
             Error::DuplicateMember(TokenPart::Payload)
         );
-        for bad in [&b"[]"[..], b"null", b"\"x\"", b"{", b"{} x", b"\xEF\xBB\xBF{}", b"{\"a\":\"\xC3\x28\"}"] {
+        for bad in [
+            &b"[]"[..],
+            b"null",
+            b"\"x\"",
+            b"{",
+            b"{} x",
+            b"\xEF\xBB\xBF{}",
+            b"{\"a\":\"\xC3\x28\"}",
+        ] {
             assert_eq!(
                 Members::parse(bad, TokenPart::Header).unwrap_err(),
                 Error::InvalidJson(TokenPart::Header)
@@ -246,16 +256,34 @@ mod tests {
 
     #[test]
     fn header_rules() {
-        assert_eq!(check_header(br#"{"alg":"HS256","typ":"JWT"}"#, HS256), Ok(()));
+        assert_eq!(
+            check_header(br#"{"alg":"HS256","typ":"JWT"}"#, HS256),
+            Ok(())
+        );
         assert_eq!(check_header(br#"{"alg":"\u0048S256"}"#, HS256), Ok(()));
-        assert_eq!(check_header(br#"{"typ":"JWT"}"#, HS256), Err(Error::MissingAlgorithm));
-        assert_eq!(check_header(br#"{"alg":null}"#, HS256), Err(Error::MissingAlgorithm));
-        assert_eq!(check_header(br#"{"alg":["HS256"]}"#, HS256), Err(Error::MissingAlgorithm));
+        assert_eq!(
+            check_header(br#"{"typ":"JWT"}"#, HS256),
+            Err(Error::MissingAlgorithm)
+        );
+        assert_eq!(
+            check_header(br#"{"alg":null}"#, HS256),
+            Err(Error::MissingAlgorithm)
+        );
+        assert_eq!(
+            check_header(br#"{"alg":["HS256"]}"#, HS256),
+            Err(Error::MissingAlgorithm)
+        );
         assert_eq!(
             check_header(br#"{"alg":"none"}"#, HS256),
             Err(Error::UnsupportedAlgorithm { expected: HS256 })
         );
-        assert_eq!(check_header(br#"{"alg":"HS256","crit":[]}"#, HS256), Err(Error::CriticalHeader));
-        assert_eq!(check_header(br#"{"alg":"HS256","typ":"JWE"}"#, HS256), Err(Error::UnsupportedTokenType));
+        assert_eq!(
+            check_header(br#"{"alg":"HS256","crit":[]}"#, HS256),
+            Err(Error::CriticalHeader)
+        );
+        assert_eq!(
+            check_header(br#"{"alg":"HS256","typ":"JWE"}"#, HS256),
+            Err(Error::UnsupportedTokenType)
+        );
     }
 }

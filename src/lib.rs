@@ -50,3 +50,8 @@ pub use verify::{
     AsyncSecretStore, QshPolicy, SecretStore, TokenKind, Unverified, Verified, Verifier,
     DEFAULT_LEEWAY, MAX_LEEWAY,
 };
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -134,6 +134,10 @@ impl FromStr for Qsh {
 /// Where canonical request bytes go: a string for diagnostics, or straight into SHA-256.
 pub(crate) trait Sink {
     fn put(&mut self, bytes: &[u8]);
+
+    fn put_byte(&mut self, byte: u8) {
+        self.put(&[byte]);
+    }
 }
 
 impl Sink for Vec<u8> {
@@ -166,6 +170,16 @@ impl HashSink {
 }
 
 impl Sink for HashSink {
+    #[inline]
+    fn put_byte(&mut self, byte: u8) {
+        if self.len == self.buf.len() {
+            self.hasher.update(&self.buf);
+            self.len = 0;
+        }
+        self.buf[self.len] = byte;
+        self.len += 1;
+    }
+
     #[inline]
     fn put(&mut self, bytes: &[u8]) {
         if self.len + bytes.len() <= self.buf.len() {

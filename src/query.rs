@@ -21,8 +21,19 @@ pub const MAX_PARAMS: usize = 10_000;
 pub(crate) struct Param<'a> {
     key: &'a [u8],
     value: &'a [u8],
-    /// Neither `%` nor `+` in key or value: the raw bytes are the decoded bytes.
-    plain: bool,
+    key_form: Form,
+    value_form: Form,
+}
+
+/// How much work a raw component needs; decides the fast paths.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Form {
+    /// Only unreserved bytes: raw, decoded and encoded forms are the same bytes.
+    Unreserved,
+    /// No `%` and no `+`: the raw bytes are the decoded bytes.
+    Plain,
+    /// Has escapes or `+`: decode while reading.
+    Escaped,
 }
 
 /// Splits, validates and orders the parameters of a raw query (without the leading `?`).
@@ -37,7 +48,7 @@ pub(crate) fn parse(query: &str) -> Result<Vec<Param<'_>>, Error> {
         });
     }
     let bytes = query.as_bytes();
-    let mut params = Vec::new();
+    let mut params = Vec::with_capacity(bytes.iter().filter(|&&b| b == b'&').count() + 1);
     let mut seen = 0usize;
     let mut start = 0usize;
     for piece in bytes.split(|&b| b == b'&') {
@@ -54,15 +65,20 @@ pub(crate) fn parse(query: &str) -> Result<Vec<Param<'_>>, Error> {
             Some(eq) => (&piece[..eq], &piece[eq + 1..], offset + eq + 1),
             None => (piece, &piece[piece.len()..], offset + piece.len()),
         };
-        let key_plain = validate(key, offset)?;
-        let value_plain = validate(value, value_offset)?;
-        if decoded_eq(key, b"jwt") {
+        let key_form = classify(key, offset)?;
+        let value_form = classify(value, value_offset)?;
+        let is_jwt = match key_form {
+            Form::Escaped => decoded_eq(key, b"jwt"),
+            _ => key == b"jwt",
+        };
+        if is_jwt {
             continue;
         }
         params.push(Param {
             key,
             value,
-            plain: key_plain && value_plain,
+            key_form,
+            value_form,
         });
     }
     params.sort_unstable_by(compare);
@@ -73,19 +89,19 @@ pub(crate) fn parse(query: &str) -> Result<Vec<Param<'_>>, Error> {
 pub(crate) fn write(params: &[Param<'_>], out: &mut impl Sink) {
     let mut previous: Option<&Param<'_>> = None;
     for param in params {
-        match previous {
-            Some(prev) if compare_keys(prev, param) == Ordering::Equal => out.put(b","),
-            Some(_) => {
-                out.put(b"&");
-                write_encoded(param.key, out);
-                out.put(b"=");
+        let same_key = previous.is_some_and(|prev| {
+            prev.key == param.key || compare_keys(prev, param) == Ordering::Equal
+        });
+        if same_key {
+            out.put_byte(b',');
+        } else {
+            if previous.is_some() {
+                out.put_byte(b'&');
             }
-            None => {
-                write_encoded(param.key, out);
-                out.put(b"=");
-            }
+            write_component(param.key, param.key_form, out);
+            out.put_byte(b'=');
         }
-        write_encoded(param.value, out);
+        write_component(param.value, param.value_form, out);
         previous = Some(param);
     }
 }
@@ -101,59 +117,75 @@ fn compare(a: &Param<'_>, b: &Param<'_>) -> Ordering {
 /// sorts like the byte itself. So rank = (unreserved?, byte).
 fn compare_keys(a: &Param<'_>, b: &Param<'_>) -> Ordering {
     let rank = |byte: u8| (u16::from(is_unreserved(byte)) << 8) | u16::from(byte);
-    if a.plain && b.plain {
-        return a
-            .key
-            .iter()
-            .map(|&x| rank(x))
-            .cmp(b.key.iter().map(|&x| rank(x)));
+    match a.key_form.max(b.key_form) {
+        Form::Unreserved => a.key.cmp(b.key),
+        Form::Plain => a.key.iter().map(|&x| rank(x)).cmp(b.key.iter().map(|&x| rank(x))),
+        Form::Escaped => Decoded::new(a.key)
+            .map(rank)
+            .cmp(Decoded::new(b.key).map(rank)),
     }
-    Decoded::new(a.key)
-        .map(rank)
-        .cmp(Decoded::new(b.key).map(rank))
 }
 
 /// UTF-16 order on valid UTF-8: byte order, except that a character U+E000..=U+FFFF (lead
 /// byte EE or EF) sorts after a supplementary character (lead F0..=F4, a surrogate pair in
 /// UTF-16). Anywhere else the first differing byte decides exactly as in code point order.
 fn compare_values(a: &Param<'_>, b: &Param<'_>) -> Ordering {
-    if a.plain && b.plain {
-        return utf16_order(a.value.iter().copied(), b.value.iter().copied());
+    if a.value_form.max(b.value_form) < Form::Escaped {
+        return match a.value.iter().zip(b.value).position(|(x, y)| x != y) {
+            Some(i) => utf16_byte_order(a.value[i], b.value[i]),
+            None => a.value.len().cmp(&b.value.len()),
+        };
     }
-    utf16_order(Decoded::new(a.value), Decoded::new(b.value))
-}
-
-fn utf16_order(mut a: impl Iterator<Item = u8>, mut b: impl Iterator<Item = u8>) -> Ordering {
+    let mut a = Decoded::new(a.value);
+    let mut b = Decoded::new(b.value);
     loop {
         match (a.next(), b.next()) {
             (None, None) => return Ordering::Equal,
             (None, Some(_)) => return Ordering::Less,
             (Some(_), None) => return Ordering::Greater,
             (Some(x), Some(y)) if x == y => {}
-            (Some(x), Some(y)) => {
-                let high_bmp = |c: u8| matches!(c, 0xEE | 0xEF);
-                let supplementary = |c: u8| matches!(c, 0xF0..=0xF4);
-                return if high_bmp(x) && supplementary(y) {
-                    Ordering::Greater
-                } else if supplementary(x) && high_bmp(y) {
-                    Ordering::Less
-                } else {
-                    x.cmp(&y)
-                };
-            }
+            (Some(x), Some(y)) => return utf16_byte_order(x, y),
         }
     }
 }
 
-/// RFC 3986 unreserved: the only bytes the canonical encoding leaves as they are.
+/// The order of two UTF-8 strings whose first difference is the bytes `x` ≠ `y`.
+fn utf16_byte_order(x: u8, y: u8) -> Ordering {
+    let high_bmp = |c: u8| matches!(c, 0xEE | 0xEF);
+    let supplementary = |c: u8| matches!(c, 0xF0..=0xF4);
+    if high_bmp(x) && supplementary(y) {
+        Ordering::Greater
+    } else if supplementary(x) && high_bmp(y) {
+        Ordering::Less
+    } else {
+        x.cmp(&y)
+    }
+}
+
+/// RFC 3986 unreserved (`A-Z a-z 0-9 - . _ ~`): the only bytes the canonical encoding keeps.
+const UNRESERVED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~');
+        b += 1;
+    }
+    table
+};
+
 #[inline]
 fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+    UNRESERVED[usize::from(b)]
 }
 
 /// Writes the canonical encoding of a raw component: decoded, then every byte but the
 /// unreserved ones as `%XX` (upper-case hex).
-fn write_encoded(raw: &[u8], out: &mut impl Sink) {
+fn write_component(raw: &[u8], form: Form, out: &mut impl Sink) {
+    if form == Form::Unreserved {
+        out.put(raw);
+        return;
+    }
     let mut i = 0;
     while i < raw.len() {
         // Pass runs of unreserved bytes through in one piece.
@@ -164,8 +196,8 @@ fn write_encoded(raw: &[u8], out: &mut impl Sink) {
             continue;
         }
         let (byte, width) = match raw[i] {
-            b'+' => (b' ', 1),
-            b'%' => match hex_pair(raw, i) {
+            b'+' if form == Form::Escaped => (b' ', 1),
+            b'%' if form == Form::Escaped => match hex_pair(raw, i) {
                 Some(byte) => (byte, 3),
                 // `parse` already rejected this; encode the `%` itself rather than panic.
                 None => (b'%', 1),
@@ -173,7 +205,7 @@ fn write_encoded(raw: &[u8], out: &mut impl Sink) {
             other => (other, 1),
         };
         if is_unreserved(byte) {
-            out.put(&[byte]);
+            out.put_byte(byte);
         } else {
             out.put(percent_encoding::percent_encode_byte(byte).as_bytes());
         }
@@ -181,20 +213,31 @@ fn write_encoded(raw: &[u8], out: &mut impl Sink) {
     }
 }
 
-/// Checks every `%` escape and that the decoded bytes are UTF-8. Returns whether the
-/// component is plain (no `%`, no `+`), so its raw bytes are its decoded bytes.
-fn validate(raw: &[u8], offset: usize) -> Result<bool, Error> {
-    if !raw.iter().any(|&b| b == b'%' || b == b'+') {
-        // A slice of a `&str` split at ASCII bytes: already UTF-8.
-        return Ok(true);
+/// Classifies a raw component in one pass and, if it has escapes, checks every `%` escape
+/// and that the decoded bytes are UTF-8.
+fn classify(raw: &[u8], offset: usize) -> Result<Form, Error> {
+    let mut form = Form::Unreserved;
+    for &b in raw {
+        if b == b'%' || b == b'+' {
+            validate(raw, offset)?;
+            return Ok(Form::Escaped);
+        }
+        if !is_unreserved(b) {
+            form = Form::Plain;
+        }
     }
+    // A slice of a `&str` split at ASCII bytes: already UTF-8.
+    Ok(form)
+}
+
+/// Checks every `%` escape and that the decoded bytes are UTF-8.
+fn validate(raw: &[u8], offset: usize) -> Result<(), Error> {
     let mut utf8 = Utf8Check::default();
     let mut i = 0;
     while i < raw.len() {
         let byte = match raw[i] {
             b'%' => {
-                let byte =
-                    hex_pair(raw, i).ok_or(Error::InvalidPercentEncoding { offset: offset + i })?;
+                let byte = hex_pair(raw, i).ok_or(Error::InvalidPercentEncoding { offset: offset + i })?;
                 i += 3;
                 byte
             }
@@ -214,7 +257,7 @@ fn validate(raw: &[u8], offset: usize) -> Result<bool, Error> {
     if utf8.pending() {
         return Err(Error::InvalidUtf8 { offset });
     }
-    Ok(false)
+    Ok(())
 }
 
 fn hex_pair(raw: &[u8], percent: usize) -> Option<u8> {
@@ -325,7 +368,7 @@ mod tests {
 
     fn canonical_query(q: &str) -> Result<String, Error> {
         let params = parse(q)?;
-        let mut out = Vec::new();
+        let mut out: Vec<u8> = Vec::new();
         write(&params, &mut out);
         Ok(String::from_utf8(out).unwrap_or_default())
     }

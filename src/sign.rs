@@ -176,7 +176,12 @@ impl Signer {
         self.sign_with_qsh(CONTEXT_QSH, key, now)
     }
 
-    fn sign_with_qsh(&self, qsh: &str, key: &TenantKey, now: UnixTime) -> Result<SignedToken, Error> {
+    fn sign_with_qsh(
+        &self,
+        qsh: &str,
+        key: &TenantKey,
+        now: UnixTime,
+    ) -> Result<SignedToken, Error> {
         let iat = now.as_secs();
         let exp = iat
             .checked_add(self.lifetime)
@@ -240,7 +245,8 @@ pub fn user_assertion(
 
 fn sign_payload(payload: &impl Serialize, key: &TenantKey) -> Result<SignedToken, Error> {
     // Serializing plain structs of strings and integers cannot fail.
-    let json = serde_json::to_vec(payload).map_err(|_| Error::InvalidJson(crate::TokenPart::Payload))?;
+    let json =
+        serde_json::to_vec(payload).map_err(|_| Error::InvalidJson(crate::TokenPart::Payload))?;
     let mut token = String::with_capacity(jws::HS256_HEADER_B64.len() + json.len() * 4 / 3 + 48);
     token.push_str(jws::HS256_HEADER_B64);
     token.push('.');
