@@ -173,7 +173,7 @@ impl Sink for HashSink {
     #[inline]
     fn put_byte(&mut self, byte: u8) {
         if self.len == self.buf.len() {
-            self.hasher.update(&self.buf);
+            self.hasher.update(self.buf);
             self.len = 0;
         }
         self.buf[self.len] = byte;
