@@ -6,7 +6,7 @@ use path_text::PathText;
 
 use crate::error::Error;
 use crate::qsh::{HashSink, Qsh, Sink};
-use crate::query::{self, Param};
+use crate::query::{self, ParamList};
 
 /// Longest path accepted, in bytes (16 KiB).
 pub const MAX_PATH_LEN: usize = 16 * 1024;
@@ -116,7 +116,7 @@ impl BasePath {
 pub struct CanonicalRequest<'a> {
     method: &'a str,
     path: PathText<'a>,
-    params: Vec<Param<'a>>,
+    params: ParamList<'a>,
 }
 
 impl<'a> CanonicalRequest<'a> {
@@ -174,7 +174,7 @@ impl<'a> CanonicalRequest<'a> {
         }
         let params = match query {
             Some(q) => query::parse(q)?,
-            None => Vec::new(),
+            None => ParamList::new(),
         };
         let path = canonical_path(path, base);
         Ok(Self {
@@ -210,7 +210,7 @@ impl<'a> CanonicalRequest<'a> {
         out.put(b"&");
         self.path.write(out);
         out.put(b"&");
-        query::write(&self.params, out);
+        query::write(self.params.as_slice(), out);
     }
 }
 

@@ -1,82 +1,145 @@
 //! Typed claims of a Connect token, read strictly: a claim of the wrong type is an error, never
 //! "absent" (the jsonwebtoken CVE-2026-25537 mistake).
+//!
+//! The decoded payload is kept inline (no heap allocation for ordinary tokens) and string
+//! claims are spans of it; only strings with JSON escapes are copied out.
+
+use core::fmt;
+use std::borrow::Cow;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::error::{Claim, Error, TokenPart};
-use crate::jws::Members;
+use crate::jws::{self, Members};
 use crate::time::UnixTime;
 
 /// Latest NumericDate accepted: 9999-12-31T23:59:59Z. Later dates are invalid claims.
 const MAX_NUMERIC_DATE: u64 = 253_402_300_799;
 
+/// Payloads up to this many bytes (those of tokens up to 4 KiB) are kept without allocating.
+const INLINE_PAYLOAD: usize = 3072;
+
 /// The claims of a verified (or, through [`dangerous`](crate::dangerous), inspected) token.
 ///
 /// `iss`, `iat` and `exp` are always present here; `qsh` is present on every token the
-/// verifier accepts. Any other member is available as raw JSON through
-/// [`raw`](Self::raw).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// verifier accepts. Any other member is available as raw JSON through [`raw`](Self::raw).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Claims {
-    iss: String,
-    sub: Option<String>,
-    aud: Vec<String>,
+    payload: Payload,
+    iss: Text,
+    sub: Option<Text>,
+    aud: Vec<Text>,
     iat: UnixTime,
     exp: UnixTime,
     nbf: Option<UnixTime>,
-    qsh: Option<String>,
-    context_account_id: Option<String>,
-    members: Vec<(String, String)>,
+    qsh: Option<Text>,
+    context_account_id: Option<Text>,
+}
+
+/// The decoded payload JSON.
+// Inline on purpose: keeping ordinary payloads off the heap is the point of this type.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, PartialEq, Eq)]
+enum Payload {
+    Inline {
+        len: usize,
+        bytes: [u8; INLINE_PAYLOAD],
+    },
+    Heap(Vec<u8>),
+}
+
+impl Payload {
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Inline { len, bytes } => &bytes[..*len],
+            Self::Heap(bytes) => bytes,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        // Claims are only built from payloads that parsed as UTF-8 JSON.
+        core::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+}
+
+/// A string claim: a span of the payload, or its unescaped copy when it had escapes.
+#[derive(Clone, PartialEq, Eq)]
+enum Text {
+    Span { start: usize, end: usize },
+    Owned(Box<str>),
+}
+
+impl Text {
+    fn new(payload: &[u8], value: Cow<'_, str>) -> Self {
+        let start = (value.as_ptr() as usize).wrapping_sub(payload.as_ptr() as usize);
+        match value {
+            Cow::Borrowed(v) if start <= payload.len() && payload.len() - start >= v.len() => {
+                Self::Span {
+                    start,
+                    end: start + v.len(),
+                }
+            }
+            other => Self::Owned(other.into_owned().into_boxed_str()),
+        }
+    }
+
+    fn get<'c>(&'c self, payload: &'c Payload) -> &'c str {
+        match self {
+            Self::Span { start, end } => payload.as_str().get(*start..*end).unwrap_or_default(),
+            Self::Owned(s) => s,
+        }
+    }
 }
 
 impl Claims {
-    /// Reads the payload JSON; `iss`, `iat` and `exp` are required, everything typed.
-    pub(crate) fn parse(payload_json: &[u8]) -> Result<Self, Error> {
-        let members = Members::parse(payload_json, TokenPart::Payload)?;
-        Self::from_members(&members)
+    /// Reads a payload segment (base64url) into claims; `iss`, `iat` and `exp` are required.
+    pub(crate) fn decode(segment: &str) -> Result<Self, Error> {
+        if segment.len() / 4 * 3 + 3 <= INLINE_PAYLOAD {
+            let mut bytes = [0u8; INLINE_PAYLOAD];
+            let len = base64_decode_into(segment, &mut bytes)?;
+            Self::from_payload(Payload::Inline { len, bytes })
+        } else {
+            Self::from_payload(Payload::Heap(jws::decode(segment, TokenPart::Payload)?))
+        }
     }
 
-    fn from_members(members: &Members<'_>) -> Result<Self, Error> {
-        let iss = string(members, Claim::Iss)?.ok_or(Error::MissingClaim(Claim::Iss))?;
-        let sub = string(members, Claim::Sub)?;
-        let aud = audience(members)?;
-        let iat = numeric_date(members, Claim::Iat)?.ok_or(Error::MissingClaim(Claim::Iat))?;
-        let exp = numeric_date(members, Claim::Exp)?.ok_or(Error::MissingClaim(Claim::Exp))?;
-        let nbf = numeric_date(members, Claim::Nbf)?;
-        let qsh = string(members, Claim::Qsh)?;
-        let context_account_id = context_account_id(members)?;
+    /// Reads the payload JSON; `iss`, `iat` and `exp` are required, everything typed.
+    pub(crate) fn parse(payload_json: &[u8]) -> Result<Self, Error> {
+        Self::from_payload(Payload::Heap(payload_json.to_vec()))
+    }
+
+    fn from_payload(payload: Payload) -> Result<Self, Error> {
+        let fields = Fields::read(payload.as_bytes())?;
         Ok(Self {
-            iss,
-            sub,
-            aud,
-            iat,
-            exp,
-            nbf,
-            qsh,
-            context_account_id,
-            members: members
-                .iter()
-                .map(|(k, v)| (k.to_owned(), v.get().to_owned()))
-                .collect(),
+            iss: fields.iss.ok_or(Error::MissingClaim(Claim::Iss))?,
+            iat: fields.iat.ok_or(Error::MissingClaim(Claim::Iat))?,
+            exp: fields.exp.ok_or(Error::MissingClaim(Claim::Exp))?,
+            sub: fields.sub,
+            aud: fields.aud,
+            nbf: fields.nbf,
+            qsh: fields.qsh,
+            context_account_id: fields.context_account_id,
+            payload,
         })
     }
 
     /// `iss`: the tenant's clientKey on tokens the product sends.
     #[must_use]
     pub fn iss(&self) -> &str {
-        &self.iss
+        self.iss.get(&self.payload)
     }
 
     /// `sub`: the Atlassian account id of the user, when the token acts for one.
     #[must_use]
     pub fn sub(&self) -> Option<&str> {
-        self.sub.as_deref()
+        self.sub.as_ref().map(|t| t.get(&self.payload))
     }
 
-    /// `aud`, as a list (a single string becomes a one-element list; absent is empty).
+    /// `aud`, as a list (a single string is a one-element list; absent is empty).
     #[must_use]
-    pub fn aud(&self) -> &[String] {
-        &self.aud
+    pub fn aud(&self) -> Vec<&str> {
+        self.aud.iter().map(|t| t.get(&self.payload)).collect()
     }
 
     /// `iat`, rounded down to whole seconds.
@@ -100,81 +163,119 @@ impl Claims {
     /// `qsh`: a query string hash in hex, or `context-qsh`.
     #[must_use]
     pub fn qsh(&self) -> Option<&str> {
-        self.qsh.as_deref()
+        self.qsh.as_ref().map(|t| t.get(&self.payload))
     }
 
     /// `context.user.accountId`, present on context tokens of a logged-in user.
     #[must_use]
     pub fn context_account_id(&self) -> Option<&str> {
-        self.context_account_id.as_deref()
+        self.context_account_id
+            .as_ref()
+            .map(|t| t.get(&self.payload))
     }
 
     /// The raw JSON text of any claim, typed ones included (`raw("context")`).
     #[must_use]
     pub fn raw(&self, name: &str) -> Option<&str> {
-        self.members
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        let members = Members::parse(self.payload.as_bytes(), TokenPart::Payload).ok()?;
+        members.get(name).map(RawValue::get)
     }
 
     /// Every claim name with its raw JSON text, in the token's order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.members.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    pub fn iter(&self) -> impl Iterator<Item = (Cow<'_, str>, &str)> {
+        Members::parse(self.payload.as_bytes(), TokenPart::Payload)
+            .map(Members::into_vec)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, value)| (name, value.get()))
+    }
+
+    /// The whole payload, as JSON text.
+    #[must_use]
+    pub fn payload_json(&self) -> &str {
+        self.payload.as_str()
     }
 }
 
-fn name(claim: Claim) -> &'static str {
-    match claim {
-        Claim::Iss => "iss",
-        Claim::Sub => "sub",
-        Claim::Aud => "aud",
-        Claim::Iat => "iat",
-        Claim::Exp => "exp",
-        Claim::Nbf => "nbf",
-        Claim::Qsh => "qsh",
-        Claim::Context => "context",
+impl fmt::Debug for Claims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Claims")
+            .field("iss", &self.iss())
+            .field("sub", &self.sub())
+            .field("aud", &self.aud())
+            .field("iat", &self.iat)
+            .field("exp", &self.exp)
+            .field("nbf", &self.nbf)
+            .field("qsh", &self.qsh())
+            .field("context_account_id", &self.context_account_id())
+            .finish_non_exhaustive()
     }
 }
 
-fn string(members: &Members<'_>, claim: Claim) -> Result<Option<String>, Error> {
-    members
-        .get(name(claim))
-        .map(|raw| {
-            serde_json::from_str::<String>(raw.get()).map_err(|_| Error::InvalidClaim(claim))
-        })
-        .transpose()
+fn base64_decode_into(segment: &str, out: &mut [u8]) -> Result<usize, Error> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode_slice(segment, out)
+        .map_err(|_| Error::InvalidBase64(TokenPart::Payload))
 }
 
-fn audience(members: &Members<'_>) -> Result<Vec<String>, Error> {
+/// The typed claims found in one pass over the payload's members.
+#[derive(Default)]
+struct Fields {
+    iss: Option<Text>,
+    sub: Option<Text>,
+    aud: Vec<Text>,
+    iat: Option<UnixTime>,
+    exp: Option<UnixTime>,
+    nbf: Option<UnixTime>,
+    qsh: Option<Text>,
+    context_account_id: Option<Text>,
+}
+
+impl Fields {
+    fn read(payload: &[u8]) -> Result<Self, Error> {
+        let mut fields = Self::default();
+        jws::for_each_member(payload, TokenPart::Payload, |name, value| {
+            let text = |claim| {
+                jws::json_str(value)
+                    .map(|v| Text::new(payload, v))
+                    .ok_or(Error::InvalidClaim(claim))
+            };
+            let date = |claim| numeric_date(value).ok_or(Error::InvalidClaim(claim));
+            match name.as_ref() {
+                "iss" => fields.iss = Some(text(Claim::Iss)?),
+                "sub" => fields.sub = Some(text(Claim::Sub)?),
+                "qsh" => fields.qsh = Some(text(Claim::Qsh)?),
+                "aud" => fields.aud = audience(payload, value)?,
+                "iat" => fields.iat = Some(date(Claim::Iat)?),
+                "exp" => fields.exp = Some(date(Claim::Exp)?),
+                "nbf" => fields.nbf = Some(date(Claim::Nbf)?),
+                "context" => fields.context_account_id = context_account_id(payload, value)?,
+                _ => {}
+            }
+            Ok(())
+        })?;
+        Ok(fields)
+    }
+}
+
+fn audience(payload: &[u8], raw: &RawValue) -> Result<Vec<Text>, Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
-    enum Audience {
-        One(String),
-        Many(Vec<String>),
+    enum Audience<'a> {
+        One(#[serde(borrow)] Cow<'a, str>),
+        Many(#[serde(borrow)] Vec<Cow<'a, str>>),
     }
-    match members.get("aud") {
-        None => Ok(Vec::new()),
-        Some(raw) => match serde_json::from_str::<Audience>(raw.get()) {
-            Ok(Audience::One(aud)) => Ok(vec![aud]),
-            Ok(Audience::Many(auds)) => Ok(auds),
-            Err(_) => Err(Error::InvalidClaim(Claim::Aud)),
-        },
+    match serde_json::from_str::<Audience<'_>>(raw.get()) {
+        Ok(Audience::One(aud)) => Ok(vec![Text::new(payload, aud)]),
+        Ok(Audience::Many(auds)) => Ok(auds.into_iter().map(|a| Text::new(payload, a)).collect()),
+        Err(_) => Err(Error::InvalidClaim(Claim::Aud)),
     }
 }
 
 /// A NumericDate: a JSON number, finite, not negative (not even `-0`), at most year 9999;
 /// fractions are rounded down.
-fn numeric_date(members: &Members<'_>, claim: Claim) -> Result<Option<UnixTime>, Error> {
-    let Some(raw) = members.get(name(claim)) else {
-        return Ok(None);
-    };
-    parse_numeric_date(raw)
-        .map(Some)
-        .ok_or(Error::InvalidClaim(claim))
-}
-
-fn parse_numeric_date(raw: &RawValue) -> Option<UnixTime> {
+fn numeric_date(raw: &RawValue) -> Option<UnixTime> {
     let number: serde_json::Number = serde_json::from_str(raw.get()).ok()?;
     let secs = if let Some(secs) = number.as_u64() {
         secs
@@ -192,22 +293,23 @@ fn parse_numeric_date(raw: &RawValue) -> Option<UnixTime> {
 }
 
 /// `context` must be an object; `context.user.accountId`, when present, a string.
-fn context_account_id(members: &Members<'_>) -> Result<Option<String>, Error> {
+fn context_account_id(payload: &[u8], raw: &RawValue) -> Result<Option<Text>, Error> {
     #[derive(Deserialize)]
-    struct Context {
-        user: Option<User>,
+    struct Context<'a> {
+        #[serde(borrow)]
+        user: Option<User<'a>>,
     }
     #[derive(Deserialize)]
-    struct User {
-        #[serde(rename = "accountId")]
-        account_id: Option<String>,
+    struct User<'a> {
+        #[serde(rename = "accountId", borrow)]
+        account_id: Option<Cow<'a, str>>,
     }
-    let Some(raw) = members.get("context") else {
-        return Ok(None);
-    };
-    let context: Context =
+    let context: Context<'_> =
         serde_json::from_str(raw.get()).map_err(|_| Error::InvalidClaim(Claim::Context))?;
-    Ok(context.user.and_then(|u| u.account_id))
+    Ok(context
+        .user
+        .and_then(|u| u.account_id)
+        .map(|id| Text::new(payload, id)))
 }
 
 #[cfg(test)]
@@ -224,7 +326,7 @@ mod tests {
         let ok = parse(r#"{"iss":"a","iat":1,"exp":2.9,"qsh":"x","aud":"b","context":{"user":{"accountId":"u"}}}"#)
             .unwrap();
         assert_eq!(ok.exp(), UnixTime::from_secs(2));
-        assert_eq!(ok.aud(), ["b".to_owned()]);
+        assert_eq!(ok.aud(), ["b"]);
         assert_eq!(ok.context_account_id(), Some("u"));
         assert_eq!(ok.raw("context"), Some(r#"{"user":{"accountId":"u"}}"#));
         assert_eq!(

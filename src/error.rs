@@ -344,17 +344,23 @@ impl QshMismatch {
 }
 
 impl fmt::Display for QshMismatch {
+    // The canonical request stays out of the message: a query may carry a token under another
+    // name (`JWT=...`), and errors never echo tokens. Read it with `canonical_request()`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "qsh mismatch: the request `{}` hashes to {}, the token says {:?}",
-            self.canonical_request, self.expected, self.presented
+            "qsh mismatch: the request hashes to {}, the token says {:?}",
+            self.expected, self.presented
         )
     }
 }
 
 impl fmt::Debug for QshMismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
+        f.debug_struct("QshMismatch")
+            .field("expected", &self.expected)
+            .field("presented", &self.presented)
+            .field("canonical_request_len", &self.canonical_request.len())
+            .finish()
     }
 }

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hmac::Mac;
-use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::error::{Error, TokenPart};
@@ -95,25 +95,191 @@ pub(crate) fn verify_hs256(key: &TenantKey, segments: &Segments<'_>) -> Result<(
         .map_err(|_| Error::InvalidSignature)
 }
 
-/// The members of a JSON object, in order, each value kept as raw JSON text.
+/// Walks the members of one UTF-8 JSON object (nothing but whitespace after it), calling
+/// `visit` with each name and raw value, without allocating for ordinary input.
 ///
 /// Names are compared after JSON unescaping (`"\u0071sh"` is `qsh`, RFC 7515 §5.3); a name
-/// that appears twice makes the object invalid.
+/// that appears twice is [`Error::DuplicateMember`]. An error from `visit` stops the walk and
+/// is returned as it is.
+pub(crate) fn for_each_member<'j>(
+    json: &'j [u8],
+    part: TokenPart,
+    visit: impl FnMut(&Cow<'j, str>, &'j RawValue) -> Result<(), Error>,
+) -> Result<(), Error> {
+    if !json_text_is_sound(json) {
+        return Err(Error::InvalidJson(part));
+    }
+    let mut failure = None;
+    let seed = MemberWalk {
+        visit,
+        failure: &mut failure,
+        part,
+    };
+    let mut deserializer = serde_json::Deserializer::from_slice(json);
+    let walked = seed
+        .deserialize(&mut deserializer)
+        .and_then(|()| deserializer.end());
+    match (walked, failure) {
+        (Ok(()), _) => Ok(()),
+        (Err(_), Some(error)) => Err(error),
+        (Err(_), None) => Err(Error::InvalidJson(part)),
+    }
+}
+
+/// Deepest nesting of arrays and objects accepted in a header or payload.
+const MAX_JSON_DEPTH: usize = 32;
+
+/// What serde_json does not check in values it skips over: no escape may leave a lone UTF-16
+/// surrogate (`"\ud800"` is not Unicode, RFC 8725 §3.7), and nesting stays within
+/// [`MAX_JSON_DEPTH`]. Ordinary payloads (no `\`, few brackets) are cleared by two fast
+/// counts; the walk below runs only for the rest.
+fn json_text_is_sound(json: &[u8]) -> bool {
+    let brackets = json.iter().filter(|&&b| b == b'[' || b == b'{').count();
+    if brackets <= MAX_JSON_DEPTH && !json.contains(&b'\\') {
+        return true;
+    }
+    let (mut depth, mut in_string, mut high_surrogate) = (0usize, false, false);
+    let mut i = 0;
+    while i < json.len() {
+        let b = json[i];
+        i += 1;
+        if !in_string {
+            match b {
+                b'"' => in_string = true,
+                b'[' | b'{' => {
+                    depth += 1;
+                    if depth > MAX_JSON_DEPTH {
+                        return false;
+                    }
+                }
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            continue;
+        }
+        let unit = match (b, json.get(i)) {
+            (b'\\', Some(b'u')) => {
+                let hex = json
+                    .get(i + 1..i + 5)
+                    .and_then(|h| core::str::from_utf8(h).ok());
+                let Some(unit) = hex.and_then(|h| u16::from_str_radix(h, 16).ok()) else {
+                    return false;
+                };
+                i += 5;
+                Some(unit)
+            }
+            (b'\\', _) => {
+                i += 1;
+                None
+            }
+            _ => None,
+        };
+        let low = unit.is_some_and(|u| (0xDC00..=0xDFFF).contains(&u));
+        if high_surrogate != low {
+            return false;
+        }
+        high_surrogate = unit.is_some_and(|u| (0xD800..=0xDBFF).contains(&u));
+        if b == b'"' {
+            in_string = false;
+        }
+    }
+    !high_surrogate
+}
+
+struct MemberWalk<'f, F> {
+    visit: F,
+    failure: &'f mut Option<Error>,
+    part: TokenPart,
+}
+
+impl<'de, F> DeserializeSeed<'de> for MemberWalk<'_, F>
+where
+    F: FnMut(&Cow<'de, str>, &'de RawValue) -> Result<(), Error>,
+{
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de, F> Visitor<'de> for MemberWalk<'_, F>
+where
+    F: FnMut(&Cow<'de, str>, &'de RawValue) -> Result<(), Error>,
+{
+    type Value = ();
+
+    fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("a json object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = SeenNames::default();
+        while let Some(Name(name)) = map.next_key::<Name<'de>>()? {
+            let value: &'de RawValue = map.next_value()?;
+            let outcome = if seen.insert(name.clone()) {
+                (self.visit)(&name, value)
+            } else {
+                Err(Error::DuplicateMember(self.part))
+            };
+            if let Err(error) = outcome {
+                *self.failure = Some(error);
+                return Err(de::Error::custom("stopped"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Member names seen so far: a few inline, the rest (rare, bounded by the token size) on
+/// the heap.
+#[derive(Default)]
+struct SeenNames<'j> {
+    inline: [Option<Cow<'j, str>>; 16],
+    spill: Vec<Cow<'j, str>>,
+}
+
+impl<'j> SeenNames<'j> {
+    /// Records `name`; false if it was already there.
+    fn insert(&mut self, name: Cow<'j, str>) -> bool {
+        let known = self
+            .inline
+            .iter()
+            .flatten()
+            .chain(&self.spill)
+            .any(|n| *n == name);
+        if known {
+            return false;
+        }
+        match self.inline.iter_mut().find(|slot| slot.is_none()) {
+            Some(slot) => *slot = Some(name),
+            None => self.spill.push(name),
+        }
+        true
+    }
+}
+
+/// The members of a JSON object, in order, each value kept as raw JSON text: for the
+/// inspection paths, which may allocate.
 #[derive(Debug)]
 pub(crate) struct Members<'j> {
     members: Vec<(Cow<'j, str>, &'j RawValue)>,
 }
 
 impl<'j> Members<'j> {
-    /// Parses one UTF-8 JSON object with nothing but whitespace after it.
+    /// Parses one JSON object (see [`for_each_member`]).
     pub(crate) fn parse(json: &'j [u8], part: TokenPart) -> Result<Self, Error> {
-        let members: Self = serde_json::from_slice(json).map_err(|_| Error::InvalidJson(part))?;
-        let mut names: Vec<&str> = members.members.iter().map(|(k, _)| k.as_ref()).collect();
-        names.sort_unstable();
-        if names.windows(2).any(|w| w[0] == w[1]) {
-            return Err(Error::DuplicateMember(part));
-        }
-        Ok(members)
+        let mut members = Vec::new();
+        for_each_member(json, part, |name, value| {
+            members.push((name.clone(), value));
+            Ok(())
+        })?;
+        Ok(Self { members })
+    }
+
+    /// All members, in document order.
+    pub(crate) fn into_vec(self) -> Vec<(Cow<'j, str>, &'j RawValue)> {
+        self.members
     }
 
     /// The raw JSON value of the member `name`.
@@ -123,40 +289,10 @@ impl<'j> Members<'j> {
             .find(|(k, _)| k == name)
             .map(|(_, v)| *v)
     }
-
-    /// All members, in document order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &'j RawValue)> + '_ {
-        self.members.iter().map(|(k, v)| (k.as_ref(), *v))
-    }
-}
-
-impl<'de: 'j, 'j> Deserialize<'de> for Members<'j> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ObjectVisitor;
-
-        impl<'de> Visitor<'de> for ObjectVisitor {
-            type Value = Members<'de>;
-
-            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-                f.write_str("a json object")
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(8).min(32));
-                while let Some(name) = map.next_key::<Name<'de>>()? {
-                    let value: &'de RawValue = map.next_value()?;
-                    members.push((name.0, value));
-                }
-                Ok(Members { members })
-            }
-        }
-
-        deserializer.deserialize_map(ObjectVisitor)
-    }
 }
 
 /// A member name, borrowed from the JSON text unless it contains escapes.
-struct Name<'de>(Cow<'de, str>);
+pub(crate) struct Name<'de>(pub(crate) Cow<'de, str>);
 
 impl<'de> Deserialize<'de> for Name<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -166,7 +302,7 @@ impl<'de> Deserialize<'de> for Name<'de> {
             type Value = Name<'de>;
 
             fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-                f.write_str("a member name")
+                f.write_str("a string")
             }
 
             fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
@@ -186,31 +322,71 @@ impl<'de> Deserialize<'de> for Name<'de> {
     }
 }
 
+/// A JSON string value, borrowed from the JSON text unless it contains escapes.
+pub(crate) fn json_str(raw: &RawValue) -> Option<Cow<'_, str>> {
+    serde_json::from_str::<Name<'_>>(raw.get())
+        .ok()
+        .map(|n| n.0)
+}
+
 /// The JOSE header of a tenant token, checked: `alg` must be exactly `HS256` (compared after
 /// JSON unescaping), `typ` absent or `JWT`, no `crit`. `kid`, `jku`, `jwk`, `x5u` and `x5c`
 /// are ignored: the key comes from the token's `iss` alone.
 pub(crate) fn check_header(header_json: &[u8], expected_alg: &'static str) -> Result<(), Error> {
-    let header = Members::parse(header_json, TokenPart::Header)?;
-    if header.get("crit").is_some() {
+    // The two headers every Connect implementation writes, byte for byte: no parsing needed.
+    if expected_alg == HS256
+        && (header_json == br#"{"typ":"JWT","alg":"HS256"}"#
+            || header_json == br#"{"alg":"HS256","typ":"JWT"}"#)
+    {
+        return Ok(());
+    }
+    let (mut alg_ok, mut alg_seen, mut typ_ok, mut crit) = (false, false, true, false);
+    for_each_member(header_json, TokenPart::Header, |name, value| {
+        match name.as_ref() {
+            "alg" => {
+                let alg = json_str(value);
+                alg_seen = alg.is_some();
+                alg_ok = alg.as_deref() == Some(expected_alg);
+            }
+            "typ" => typ_ok = json_str(value).is_some_and(|t| t.eq_ignore_ascii_case("JWT")),
+            "crit" => crit = true,
+            _ => {}
+        }
+        Ok(())
+    })?;
+    if crit {
         return Err(Error::CriticalHeader);
     }
-    let alg = header
-        .get("alg")
-        .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
-        .ok_or(Error::MissingAlgorithm)?;
-    if alg != expected_alg {
+    if !alg_seen {
+        return Err(Error::MissingAlgorithm);
+    }
+    if !alg_ok {
         return Err(Error::UnsupportedAlgorithm {
             expected: expected_alg,
         });
     }
-    if let Some(typ) = header.get("typ") {
-        let typ =
-            serde_json::from_str::<String>(typ.get()).map_err(|_| Error::UnsupportedTokenType)?;
-        if !typ.eq_ignore_ascii_case("JWT") {
-            return Err(Error::UnsupportedTokenType);
-        }
+    if !typ_ok {
+        return Err(Error::UnsupportedTokenType);
     }
     Ok(())
+}
+
+/// Decodes a segment into `stack` when it fits, else onto the heap, and hands the bytes to
+/// `use_bytes`.
+pub(crate) fn with_decoded<R>(
+    segment: &str,
+    part: TokenPart,
+    stack: &mut [u8],
+    use_bytes: impl FnOnce(&[u8]) -> Result<R, Error>,
+) -> Result<R, Error> {
+    if segment.len() / 4 * 3 + 3 <= stack.len() {
+        let len = URL_SAFE_NO_PAD
+            .decode_slice(segment, stack)
+            .map_err(|_| Error::InvalidBase64(part))?;
+        use_bytes(&stack[..len])
+    } else {
+        use_bytes(&decode(segment, part)?)
+    }
 }
 
 #[cfg(test)]

@@ -25,6 +25,70 @@ pub(crate) struct Param<'a> {
     value_form: Form,
 }
 
+impl Param<'_> {
+    const EMPTY: Param<'static> = Param {
+        key: &[],
+        value: &[],
+        key_form: Form::Unreserved,
+        value_form: Form::Unreserved,
+    };
+}
+
+/// Parameters kept inline up to this count, so ordinary requests need no allocation.
+const INLINE_PARAMS: usize = 64;
+
+/// The parameters of a request: inline for up to [`INLINE_PARAMS`], on the heap beyond.
+// Inline on purpose: keeping ordinary queries off the heap is the point of this type.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug)]
+pub(crate) enum ParamList<'a> {
+    Inline {
+        len: usize,
+        items: [Param<'a>; INLINE_PARAMS],
+    },
+    Heap(Vec<Param<'a>>),
+}
+
+impl<'a> ParamList<'a> {
+    pub(crate) const fn new() -> Self {
+        Self::Inline {
+            len: 0,
+            items: [Param::EMPTY; INLINE_PARAMS],
+        }
+    }
+
+    fn push(&mut self, param: Param<'a>) {
+        match self {
+            Self::Inline { len, items } if *len < INLINE_PARAMS => {
+                items[*len] = param;
+                *len += 1;
+            }
+            Self::Inline { len, items } => {
+                // Past the inline capacity: move to the heap, which grows from there.
+                let mut heap = Vec::with_capacity(INLINE_PARAMS * 4);
+                heap.extend_from_slice(&items[..*len]);
+                heap.push(param);
+                *self = Self::Heap(heap);
+            }
+            Self::Heap(heap) => heap.push(param),
+        }
+    }
+
+    pub(crate) fn as_slice(&self) -> &[Param<'a>] {
+        match self {
+            Self::Inline { len, items } => &items[..*len],
+            Self::Heap(heap) => heap,
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [Param<'a>] {
+        match self {
+            Self::Inline { len, items } => &mut items[..*len],
+            Self::Heap(heap) => heap,
+        }
+    }
+}
+
 /// How much work a raw component needs; decides the fast paths.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Form {
@@ -40,7 +104,7 @@ enum Form {
 ///
 /// Empty pieces (`a=1&&b=2`, a trailing `&`) are skipped; `k` alone is `k=`; the parameter
 /// whose decoded name is exactly `jwt` is dropped.
-pub(crate) fn parse(query: &str) -> Result<Vec<Param<'_>>, Error> {
+pub(crate) fn parse(query: &str) -> Result<ParamList<'_>, Error> {
     if query.len() > MAX_QUERY_LEN {
         return Err(Error::QueryTooLong {
             len: query.len(),
@@ -48,7 +112,7 @@ pub(crate) fn parse(query: &str) -> Result<Vec<Param<'_>>, Error> {
         });
     }
     let bytes = query.as_bytes();
-    let mut params = Vec::with_capacity(bytes.iter().filter(|&&b| b == b'&').count() + 1);
+    let mut params = ParamList::new();
     let mut seen = 0usize;
     let mut start = 0usize;
     for piece in bytes.split(|&b| b == b'&') {
@@ -81,7 +145,7 @@ pub(crate) fn parse(query: &str) -> Result<Vec<Param<'_>>, Error> {
             value_form,
         });
     }
-    params.sort_unstable_by(compare);
+    params.as_mut_slice().sort_unstable_by(compare);
     Ok(params)
 }
 
@@ -119,7 +183,11 @@ fn compare_keys(a: &Param<'_>, b: &Param<'_>) -> Ordering {
     let rank = |byte: u8| (u16::from(is_unreserved(byte)) << 8) | u16::from(byte);
     match a.key_form.max(b.key_form) {
         Form::Unreserved => a.key.cmp(b.key),
-        Form::Plain => a.key.iter().map(|&x| rank(x)).cmp(b.key.iter().map(|&x| rank(x))),
+        Form::Plain => a
+            .key
+            .iter()
+            .map(|&x| rank(x))
+            .cmp(b.key.iter().map(|&x| rank(x))),
         Form::Escaped => Decoded::new(a.key)
             .map(rank)
             .cmp(Decoded::new(b.key).map(rank)),
@@ -237,7 +305,8 @@ fn validate(raw: &[u8], offset: usize) -> Result<(), Error> {
     while i < raw.len() {
         let byte = match raw[i] {
             b'%' => {
-                let byte = hex_pair(raw, i).ok_or(Error::InvalidPercentEncoding { offset: offset + i })?;
+                let byte =
+                    hex_pair(raw, i).ok_or(Error::InvalidPercentEncoding { offset: offset + i })?;
                 i += 3;
                 byte
             }
@@ -369,7 +438,7 @@ mod tests {
     fn canonical_query(q: &str) -> Result<String, Error> {
         let params = parse(q)?;
         let mut out: Vec<u8> = Vec::new();
-        write(&params, &mut out);
+        write(params.as_slice(), &mut out);
         Ok(String::from_utf8(out).unwrap_or_default())
     }
 

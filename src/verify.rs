@@ -334,10 +334,11 @@ impl<'t> Unverified<'t> {
     /// Form, header and claim-type errors (see [`Verifier::verify`]).
     pub fn parse(token: &'t str) -> Result<Self, Error> {
         let segments = jws::split(token)?;
-        let header = jws::decode(segments.header, TokenPart::Header)?;
-        jws::check_header(&header, HS256)?;
-        let payload = jws::decode(segments.payload, TokenPart::Payload)?;
-        let claims = Claims::parse(&payload)?;
+        let mut header = [0u8; 256];
+        jws::with_decoded(segments.header, TokenPart::Header, &mut header, |h| {
+            jws::check_header(h, HS256)
+        })?;
+        let claims = Claims::decode(segments.payload)?;
         Ok(Self { segments, claims })
     }
 
