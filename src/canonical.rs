@@ -231,14 +231,15 @@ fn validate_method(method: &str) -> Result<(), Error> {
 
 /// The part after `scheme://authority` of an absolute URL, or `None` for anything else.
 fn split_absolute(target: &str) -> Option<&str> {
-    let colon = target.find("://")?;
-    let scheme = &target[..colon];
-    let mut chars = scheme.bytes();
-    let first_ok = chars.next().is_some_and(|b| b.is_ascii_alphabetic());
-    if !first_ok || !chars.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')) {
+    let bytes = target.as_bytes();
+    if !bytes.first()?.is_ascii_alphabetic() {
         return None;
     }
-    let rest = &target[colon + 3..];
+    let scheme_len = bytes
+        .iter()
+        .take_while(|&&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        .count();
+    let rest = target[scheme_len..].strip_prefix("://")?;
     let path_start = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     Some(&rest[path_start..])
 }

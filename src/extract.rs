@@ -34,6 +34,7 @@ pub fn token_from_authorization(value: &str) -> Result<&str, Error> {
 /// use atlassian_connect_jwt::{token_from_query, Error};
 ///
 /// assert_eq!(token_from_query("a=1&jwt=x.y.z"), Ok(Some("x.y.z")));
+/// assert_eq!(token_from_query("%6Awt=x.y.z"), Ok(Some("x.y.z")));
 /// assert_eq!(token_from_query("jwt=x.y.z&jwt=x.y.q"), Err(Error::ConflictingTokens));
 /// ```
 ///
@@ -43,9 +44,16 @@ pub fn token_from_authorization(value: &str) -> Result<&str, Error> {
 pub fn token_from_query(query: &str) -> Result<Option<&str>, Error> {
     let mut found: Option<&str> = None;
     for piece in query.split('&') {
-        let Some(value) = piece.strip_prefix("jwt=") else {
+        let Some((key, value)) = piece.split_once('=') else {
             continue;
         };
+        // The same parameter the canonical request drops: named `jwt` after decoding.
+        let is_jwt = key == "jwt"
+            || (key.contains('%')
+                && percent_encoding::percent_decode_str(key).eq(b"jwt".iter().copied()));
+        if !is_jwt {
+            continue;
+        }
         match found {
             Some(previous) if previous != value => return Err(Error::ConflictingTokens),
             _ => found = Some(value),

@@ -18,8 +18,9 @@ pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 /// The one algorithm tenant tokens may use.
 pub(crate) const HS256: &str = "HS256";
 
-/// `base64url({"alg":"HS256","typ":"JWT"})`: the header of every token this crate signs.
-pub(crate) const HS256_HEADER_B64: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
+/// `base64url({"typ":"JWT","alg":"HS256"})`: the header of every token this crate signs, byte
+/// for byte the one the product and npm `atlassian-jwt` write.
+pub(crate) const HS256_HEADER_B64: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9";
 
 /// The three segments of a compact JWS, still encoded.
 #[derive(Clone, Copy, Debug)]

@@ -281,21 +281,31 @@ fn write_component(raw: &[u8], form: Form, out: &mut impl Sink) {
     }
 }
 
-/// Classifies a raw component in one pass and, if it has escapes, checks every `%` escape
-/// and that the decoded bytes are UTF-8.
+/// Classifies a raw component and, if it has escapes, checks every `%` escape and that the
+/// decoded bytes are UTF-8. Both scans are branch-free folds the compiler vectorizes.
 fn classify(raw: &[u8], offset: usize) -> Result<Form, Error> {
-    let mut form = Form::Unreserved;
-    for &b in raw {
-        if b == b'%' || b == b'+' {
-            validate(raw, offset)?;
-            return Ok(Form::Escaped);
-        }
-        if !is_unreserved(b) {
-            form = Form::Plain;
-        }
+    if raw
+        .iter()
+        .fold(false, |seen, &b| seen | (b == b'%') | (b == b'+'))
+    {
+        validate(raw, offset)?;
+        return Ok(Form::Escaped);
     }
+    let unreserved = raw.iter().fold(true, |ok, &b| {
+        let lower = b | 0x20;
+        ok & ((lower.wrapping_sub(b'a') < 26)
+            | (b.wrapping_sub(b'0') < 10)
+            | (b == b'-')
+            | (b == b'.')
+            | (b == b'_')
+            | (b == b'~'))
+    });
     // A slice of a `&str` split at ASCII bytes: already UTF-8.
-    Ok(form)
+    Ok(if unreserved {
+        Form::Unreserved
+    } else {
+        Form::Plain
+    })
 }
 
 /// Checks every `%` escape and that the decoded bytes are UTF-8.

@@ -39,7 +39,12 @@ pub(crate) fn example() -> String {
         Err(err) => indent(&mut text, &format!("error: {err}\n")),
     }
     text.push_str(
-        "\nMore: connect-jwt <COMMAND> --help; the JSON Lines contract is in cli/README.md.",
+        "\nTokens (the secret may also come from $CONNECT_JWT_SECRET, and is never printed):\n  \
+         $ connect-jwt decode TOKEN                          # header, claims, times: NOT VERIFIED\n  \
+         $ connect-jwt verify --secret S METHOD URL [TOKEN]  # valid, or why not\n  \
+         $ connect-jwt sign --secret S --iss KEY METHOD URL  # a token bound to the request\n  \
+         $ connect-jwt sign-assertion --secret S ...         # the OAuth user-impersonation assertion\n\
+         \nMore: connect-jwt <COMMAND> --help; the JSON Lines contracts are in cli/README.md.",
     );
     text
 }

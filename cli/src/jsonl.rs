@@ -52,9 +52,21 @@ impl From<atlassian_connect_jwt::Error> for Failure {
     }
 }
 
-/// `{"error":"<code>","message":"<message>"}`
+/// How a command writes its failure lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ErrorStyle {
+    /// `{"error":"<code>","message":"<message>"}` (`canonical --jsonl`).
+    Plain,
+    /// `{"ok":false,"error":"<code>","message":"<message>"}`, for commands whose success lines
+    /// carry `"ok":true` (`verify --jsonl`).
+    WithOk,
+}
+
+/// `{"ok"?:false,"error":"<code>","message":"<message>"}`
 #[derive(Serialize)]
 struct ErrorLine<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ok: Option<bool>,
     error: &'a str,
     message: &'a str,
 }
@@ -92,8 +104,25 @@ impl fmt::Display for LoopError {
 /// A line is everything up to `\n` (a trailing `\r` is dropped too); a last line without `\n`
 /// still counts, and input ending in `\n` has no extra empty line after it. Lines that are not
 /// UTF-8, blank (empty or only JSON whitespace) or longer than [`MAX_LINE_LEN`] are answered
-/// with `malformed-input` without calling `handle`.
-pub(crate) fn run<R, W, S, F>(input: R, output: W, mut handle: F) -> Result<(), LoopError>
+/// with `malformed-input` without calling `handle`. Failures are written in the
+/// [`ErrorStyle::Plain`] form.
+pub(crate) fn run<R, W, S, F>(input: R, output: W, handle: F) -> Result<(), LoopError>
+where
+    R: Read,
+    W: Write,
+    S: Serialize,
+    F: FnMut(&str) -> Result<S, Failure>,
+{
+    run_styled(input, output, ErrorStyle::Plain, handle)
+}
+
+/// As [`run`], writing failures in the given style.
+pub(crate) fn run_styled<R, W, S, F>(
+    input: R,
+    output: W,
+    style: ErrorStyle,
+    mut handle: F,
+) -> Result<(), LoopError>
 where
     R: Read,
     W: Write,
@@ -119,7 +148,7 @@ where
         };
         if buf.is_empty() {
             if overlong || !pending.is_empty() {
-                answer(&pending, overlong, &mut out, &mut handle)?;
+                answer(&pending, overlong, style, &mut out, &mut handle)?;
             }
             break;
         }
@@ -127,10 +156,10 @@ where
             Some(end) => {
                 if pending.is_empty() && !overlong {
                     // The common case: the whole line is in the buffer, no copy.
-                    answer(&buf[..end], false, &mut out, &mut handle)?;
+                    answer(&buf[..end], false, style, &mut out, &mut handle)?;
                 } else {
                     append(&mut pending, &mut overlong, &buf[..end]);
-                    answer(&pending, overlong, &mut out, &mut handle)?;
+                    answer(&pending, overlong, style, &mut out, &mut handle)?;
                     pending.clear();
                     overlong = false;
                 }
@@ -163,6 +192,7 @@ fn append(pending: &mut Vec<u8>, overlong: &mut bool, piece: &[u8]) {
 fn answer<W, S, F>(
     line: &[u8],
     overlong: bool,
+    style: ErrorStyle,
     out: &mut W,
     handle: &mut F,
 ) -> Result<(), LoopError>
@@ -185,15 +215,20 @@ where
             Ok(text) => handle(text),
         }
     };
-    write_reply(out, &reply).map_err(LoopError::Write)
+    write_reply(out, style, &reply).map_err(LoopError::Write)
 }
 
-fn write_reply<W: Write, S: Serialize>(out: &mut W, reply: &Result<S, Failure>) -> io::Result<()> {
+fn write_reply<W: Write, S: Serialize>(
+    out: &mut W,
+    style: ErrorStyle,
+    reply: &Result<S, Failure>,
+) -> io::Result<()> {
     match reply {
         Ok(value) => serde_json::to_writer(&mut *out, value)?,
         Err(failure) => serde_json::to_writer(
             &mut *out,
             &ErrorLine {
+                ok: (style == ErrorStyle::WithOk).then_some(false),
                 error: failure.code,
                 message: &failure.message,
             },
@@ -317,6 +352,28 @@ mod tests {
             r#"{"error":"malformed-input","message":"input line is not valid utf-8"}"#
         );
         assert_eq!(out[5], r#"{"said":"b"}"#);
+    }
+
+    #[test]
+    fn error_lines_with_ok() {
+        let mut out = Vec::new();
+        run_styled(
+            &b"{\"say\":\"fail\"}\n\n{\"say\":\"a\"}\n"[..],
+            &mut out,
+            ErrorStyle::WithOk,
+            echo,
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                r#"{"ok":false,"error":"failed","message":"asked to"}"#,
+                r#"{"ok":false,"error":"malformed-input","message":"blank input line: expected a json object"}"#,
+                r#"{"said":"a"}"#,
+            ]
+        );
     }
 
     #[test]

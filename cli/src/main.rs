@@ -6,17 +6,25 @@
 //! [`Command`], a line in [`main`].
 
 mod cmd_canonical;
+mod cmd_decode;
 mod cmd_qsh;
+mod cmd_sign;
+mod cmd_sign_assertion;
+mod cmd_verify;
 mod help;
+mod input;
 mod jsonl;
+mod qsh_hint;
 mod report;
+mod text;
+mod timefmt;
 
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-/// Debug Atlassian Connect JWTs: canonical requests and query string hashes (qsh),
-/// exactly as the Atlassian product computes them.
+/// Debug Atlassian Connect JWTs: canonical requests and query string hashes (qsh), exactly
+/// as the Atlassian product computes them; decode, verify and sign tokens.
 #[derive(Debug, Parser)]
 #[command(name = "connect-jwt", version)]
 struct Cli {
@@ -30,6 +38,14 @@ enum Command {
     Qsh(cmd_qsh::Args),
     /// Print one canonical request, or many with their qsh as JSON Lines (--jsonl)
     Canonical(cmd_canonical::Args),
+    /// Show a token's header, claims, times and kind, NOT VERIFIED (no secret needed)
+    Decode(cmd_decode::Args),
+    /// Verify a token for a request with a shared secret, or many as JSON Lines (--jsonl)
+    Verify(cmd_verify::Args),
+    /// Sign a token for a request (or a context token, --context)
+    Sign(cmd_sign::Args),
+    /// Sign the user-impersonation assertion (OAuth 2.0 JWT bearer grant)
+    SignAssertion(cmd_sign_assertion::Args),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +63,10 @@ fn main() -> ExitCode {
     match &cli.command {
         Some(Command::Qsh(args)) => cmd_qsh::run(args),
         Some(Command::Canonical(args)) => cmd_canonical::run(args),
+        Some(Command::Decode(args)) => cmd_decode::run(args),
+        Some(Command::Verify(args)) => cmd_verify::run(args),
+        Some(Command::Sign(args)) => cmd_sign::run(args),
+        Some(Command::SignAssertion(args)) => cmd_sign_assertion::run(args),
         None => help::print(&mut command),
     }
 }

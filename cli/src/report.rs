@@ -1,6 +1,6 @@
 //! How commands end: `error: <message> (<code>)` on stderr and an exit status.
 //!
-//! Exit statuses: 0 success, 1 the request (or I/O) failed, 2 bad usage (clap's).
+//! Exit statuses: 0 success, 1 the request or token failed (or I/O), 2 bad usage.
 
 use std::fmt::Display;
 use std::io::{self, Write};
@@ -25,4 +25,22 @@ pub(crate) fn io(context: &dyn Display, err: &io::Error) -> ExitCode {
         return ExitCode::FAILURE;
     }
     error(&format_args!("{context}: {err}"), "io-error")
+}
+
+/// Bad usage clap could not catch: `error: <message>` on stderr, exit status 2.
+pub(crate) fn usage(message: &dyn Display) -> ExitCode {
+    let _ = writeln!(io::stderr().lock(), "error: {message}");
+    ExitCode::from(2)
+}
+
+/// Writes a command's whole output to stdout, then exits with `status`.
+pub(crate) fn stdout(text: &str, status: ExitCode) -> ExitCode {
+    let mut stdout = io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => status,
+        Err(err) => io(&"writing stdout", &err),
+    }
 }

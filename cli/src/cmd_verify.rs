@@ -1,0 +1,485 @@
+//! `connect-jwt verify --secret S [--base URL] [--accept ...] [--leeway S] [--now UNIX] METHOD
+//! URL [TOKEN]`: verifies one token as a Connect app would, and on a qsh mismatch shows what
+//! the token was signed for.
+//! `connect-jwt verify --jsonl [--base URL]`: verifies every JSON Lines request on stdin (the
+//! contract is in cli/README.md).
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
+use std::io;
+use std::process::ExitCode;
+
+use atlassian_connect_jwt::{
+    BasePath, CanonicalRequest, Error, QshMismatch, QshPolicy, SharedSecret, TenantKey, UnixTime,
+    Unverified, Verified, Verifier, DEFAULT_LEEWAY,
+};
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::jsonl::{self, ErrorStyle, Failure};
+use crate::qsh_hint::{self, Diagnosis};
+use crate::text::safe;
+use crate::{input, report, timefmt};
+
+/// Shown under `connect-jwt verify --help`.
+const AFTER_HELP: &str = "\
+Prints `valid` and what the token says (exit 0), or `invalid: <message> (<code>)` with
+details (exit 1); both on stdout. On a qsh mismatch it shows both qsh values and canonical
+requests, and searches common mistakes (base path, method, trailing slash, jwt parameter,
+query) for the request the token was signed for. The secret is never printed.
+
+JSON Lines (--jsonl): one request per input line,
+  {\"token\":\"eyJ...\",\"secrets\":{\"<clientKey>\":\"<secret>\"},\"method\":\"GET\",
+   \"url\":\"/p?a=1\",\"now\":1700000060,\"accept\":\"request\"}
+(optional: \"base\", defaulting to --base, and \"leeway\"), one line out per line in, in order:
+  {\"ok\":true,\"iss\":\"<clientKey>\",\"sub\":null,\"kind\":\"request-bound\"}
+  {\"ok\":false,\"error\":\"qsh-mismatch\",\"message\":\"...\"}
+Bad lines answer {\"ok\":false,\"error\":\"malformed-input\",...}. Exit 0 once stdin is read.";
+
+/// Which tokens the route accepts (`QshPolicy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Accept {
+    /// Tokens bound to this request by their qsh (iframes, webhooks, lifecycle, server calls)
+    Request,
+    /// Context tokens only (qsh "context-qsh", from AP.context.getToken())
+    Context,
+    /// Either
+    RequestOrContext,
+}
+
+/// Arguments of `verify`.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = AFTER_HELP,
+    override_usage = "connect-jwt verify --secret SECRET [--base URL] [--accept KIND] \
+                      [--leeway SECONDS] [--now UNIX] METHOD URL [TOKEN]\n       \
+                      connect-jwt verify --jsonl [--base URL] < requests.jsonl"
+)]
+pub(crate) struct Args {
+    /// Read JSON Lines requests on stdin, write one result line per input line
+    #[arg(long)]
+    jsonl: bool,
+    /// The tenant's shared secret (default: $CONNECT_JWT_SECRET); never printed
+    #[arg(
+        long,
+        value_name = "SECRET",
+        value_parser = input::secret,
+        allow_hyphen_values = true,
+        conflicts_with = "jsonl"
+    )]
+    secret: Option<SharedSecret>,
+    /// App base URL (descriptor baseUrl) or path, stripped from URL's path
+    #[arg(long, value_name = "URL")]
+    base: Option<String>,
+    /// Which tokens the route accepts
+    #[arg(
+        long,
+        value_enum,
+        value_name = "KIND",
+        default_value_t = Accept::Request,
+        conflicts_with = "jsonl"
+    )]
+    accept: Accept,
+    /// Clock-skew allowance in seconds, at most 300 [default: 30]
+    #[arg(long, value_name = "SECONDS", conflicts_with = "jsonl")]
+    leeway: Option<u64>,
+    /// Unix time to verify at (default: the system clock)
+    #[arg(long, value_name = "UNIX", conflicts_with = "jsonl")]
+    now: Option<u64>,
+    /// HTTP method of the request, any case
+    #[arg(required_unless_present = "jsonl", conflicts_with = "jsonl")]
+    method: Option<String>,
+    /// The request as the app received it (/path?query) or a full URL; quote it
+    #[arg(required_unless_present = "jsonl", conflicts_with = "jsonl")]
+    url: Option<String>,
+    /// The token, or `JWT <token>` (default: URL's jwt parameter)
+    #[arg(conflicts_with = "jsonl")]
+    token: Option<String>,
+}
+
+/// Runs `verify`.
+pub(crate) fn run(args: &Args) -> ExitCode {
+    let base = match args.base.as_deref().map(BasePath::parse).transpose() {
+        Ok(base) => base,
+        Err(err) => return report::library(&err),
+    };
+    match (&args.method, &args.url) {
+        (Some(method), Some(url)) if !args.jsonl => one(args, method, url, base.as_ref()),
+        _ => many(base.as_ref()),
+    }
+}
+
+/// One token from the command line.
+fn one(args: &Args, method: &str, url: &str, base: Option<&BasePath>) -> ExitCode {
+    let secret = match input::secret_or_env(args.secret.as_ref()) {
+        Ok(secret) => secret,
+        Err(status) => return status,
+    };
+    let key = match TenantKey::new(&secret) {
+        Ok(key) => key,
+        Err(err) => return report::library(&err),
+    };
+    drop(secret);
+    let leeway = args.leeway.unwrap_or(DEFAULT_LEEWAY);
+    let verifier = match Verifier::new().with_leeway(leeway) {
+        Ok(verifier) => verifier,
+        Err(err) => return report::library(&err),
+    };
+    let check = Check {
+        method,
+        url,
+        base,
+        accept: args.accept,
+        now: input::now(args.now),
+        leeway,
+    };
+    let token = match &args.token {
+        Some(token) => input::token(token),
+        None => input::token_in_url(url),
+    };
+    let mut out = String::new();
+    let result = token
+        .map_err(Invalid::from)
+        .and_then(|token| check.verify(&verifier, &key, token));
+    let status = match result {
+        Ok(verified) => {
+            check.valid(&mut out, &verified);
+            ExitCode::SUCCESS
+        }
+        Err(failure) => {
+            check.invalid(&mut out, &failure);
+            ExitCode::FAILURE
+        }
+    };
+    report::stdout(&out, status)
+}
+
+/// Why a token failed, with what is known of it.
+#[derive(Debug)]
+struct Invalid {
+    error: Error,
+    /// The token's `iss`, once its form was read.
+    issuer: Option<String>,
+}
+
+impl From<Error> for Invalid {
+    fn from(error: Error) -> Self {
+        Self {
+            error,
+            issuer: None,
+        }
+    }
+}
+
+/// One verification and its report.
+struct Check<'a> {
+    method: &'a str,
+    url: &'a str,
+    base: Option<&'a BasePath>,
+    accept: Accept,
+    now: UnixTime,
+    leeway: u64,
+}
+
+impl Check<'_> {
+    /// As an app: canonicalize the request (unless only context tokens are accepted), read the
+    /// token, then check signature, times and qsh.
+    fn verify(
+        &self,
+        verifier: &Verifier,
+        key: &TenantKey,
+        token: &str,
+    ) -> Result<Verified, Invalid> {
+        let request = match self.accept {
+            Accept::Context => None,
+            Accept::Request | Accept::RequestOrContext => Some(CanonicalRequest::from_target(
+                self.method,
+                self.url,
+                self.base,
+            )?),
+        };
+        let policy = match (&request, self.accept) {
+            (Some(request), Accept::Request) => QshPolicy::Request(request),
+            (Some(request), _) => QshPolicy::RequestOrContext(request),
+            (None, _) => QshPolicy::Context,
+        };
+        let unverified = Unverified::parse(token)?;
+        let issuer = unverified.issuer().to_owned();
+        verifier
+            .finish(unverified, key, policy, self.now)
+            .map_err(|error| Invalid {
+                error,
+                issuer: Some(issuer),
+            })
+    }
+
+    fn valid(&self, out: &mut String, verified: &Verified) {
+        let exp = verified.claims().exp();
+        let mut expiry = timefmt::expiry(exp, self.now);
+        if exp <= self.now {
+            let _ = write!(expiry, ", within the {} s leeway", self.leeway);
+        }
+        let expiry = format!("{} ({expiry})", timefmt::utc(exp));
+        let account = verified
+            .account_id()
+            .map_or_else(|| "(none)".to_owned(), safe);
+        // Writing into a String cannot fail.
+        let _ = writeln!(out, "valid");
+        let _ = writeln!(out, "client key: {}", safe(verified.client_key()));
+        let _ = writeln!(out, "account id: {account}");
+        let _ = writeln!(out, "kind:       {}", verified.kind().as_str());
+        let _ = writeln!(out, "exp:        {expiry}");
+    }
+
+    fn invalid(&self, out: &mut String, invalid: &Invalid) {
+        let err = &invalid.error;
+        let _ = writeln!(out, "invalid: {} ({})", safe(&err.to_string()), err.code());
+        let leeway = self.leeway;
+        let at = |secs: u64| {
+            let time = UnixTime::from_secs(secs);
+            format!(
+                "{} ({})",
+                timefmt::utc(time),
+                timefmt::relative(time, self.now)
+            )
+        };
+        match err {
+            Error::QshMismatch(mismatch) => self.mismatch(out, mismatch),
+            Error::Expired { exp, .. } => {
+                let exp = UnixTime::from_secs(*exp);
+                let _ = writeln!(
+                    out,
+                    "  exp: {}, beyond the {leeway} s leeway",
+                    timefmt::utc_and_expiry(exp, self.now)
+                );
+            }
+            Error::NotYetValid { nbf, .. } => {
+                let _ = writeln!(out, "  nbf: {}, beyond the {leeway} s leeway", at(*nbf));
+            }
+            Error::IssuedInFuture { iat, .. } => {
+                let _ = writeln!(
+                    out,
+                    "  iat: {}, beyond the {leeway} s leeway: check the clocks",
+                    at(*iat)
+                );
+            }
+            Error::ContextTokenNotAllowed => {
+                let _ = writeln!(
+                    out,
+                    "  hint: this is a context token (qsh \"context-qsh\", from \
+                     AP.context.getToken()); only routes that accept context tokens take it \
+                     (--accept context or request-or-context)"
+                );
+            }
+            Error::ContextTokenRequired => {
+                let _ = writeln!(
+                    out,
+                    "  hint: this token is bound to a request by its qsh: verify it with \
+                     --accept request"
+                );
+            }
+            Error::InvalidSignature => {
+                let iss = invalid.issuer.as_deref().map(safe).unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "  hint: the token (iss \"{iss}\") was not signed with this secret, or was \
+                     changed after signing"
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// Both qsh values, both canonical requests, and the hint.
+    fn mismatch(&self, out: &mut String, mismatch: &QshMismatch) {
+        const WIDTH: usize = 26;
+        let given = mismatch.canonical_request();
+        let presented = safe(mismatch.presented());
+        let line = |out: &mut String, label: &str, value: &dyn fmt::Display| {
+            let _ = writeln!(out, "  {label:<WIDTH$}{value}");
+        };
+        line(
+            out,
+            "expected qsh:",
+            &format_args!("{}  (the request given)", mismatch.expected()),
+        );
+        line(
+            out,
+            "presented qsh:",
+            &format_args!("{presented}  (the token's claim)"),
+        );
+        line(out, "canonical request given:", &given);
+        let Diagnosis { signed_for, tried } =
+            qsh_hint::diagnose(self.method, self.url, self.base, mismatch.presented());
+        match signed_for {
+            Some((canonical, hint)) => {
+                line(
+                    out,
+                    "the token was signed for:",
+                    &format_args!("{canonical} (hint: {hint})"),
+                );
+                let same = given
+                    .chars()
+                    .zip(canonical.chars())
+                    .take_while(|(a, b)| a == b)
+                    .count();
+                let _ = writeln!(
+                    out,
+                    "  {:width$}^ first difference",
+                    "",
+                    width = WIDTH + same
+                );
+            }
+            None => line(
+                out,
+                "the token was signed for:",
+                &format_args!(
+                    "unknown: none of {tried} likely variants of this request (method, base \
+                     path, trailing slash, jwt parameter, query) hashes to the presented qsh"
+                ),
+            ),
+        }
+    }
+}
+
+/// JSON Lines on stdin to JSON Lines on stdout.
+fn many(default_base: Option<&BasePath>) -> ExitCode {
+    let result = jsonl::run_styled(
+        io::stdin().lock(),
+        io::stdout().lock(),
+        ErrorStyle::WithOk,
+        |line| answer(line, default_base).map_err(redact),
+    );
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => report::io(&err, err.io_error()),
+    }
+}
+
+/// A line's malformed-input message without the text of any string it quotes: serde_json's
+/// `invalid type: string "..."` would echo a secret put in the wrong field.
+fn redact(mut failure: Failure) -> Failure {
+    const QUOTED: &str = "string \"";
+    if failure.code != jsonl::MALFORMED_INPUT || !failure.message.contains(QUOTED) {
+        return failure;
+    }
+    let mut message = String::with_capacity(failure.message.len());
+    let mut rest: &str = &failure.message;
+    while let Some(start) = rest.find(QUOTED) {
+        message.push_str(&rest[..start]);
+        message.push_str("a string");
+        // The quoted text is Rust-escaped: skip to the first `"` not after a `\`.
+        let quoted = &rest[start + QUOTED.len()..];
+        let mut escaped = false;
+        let end = quoted.char_indices().find_map(|(i, c)| match c {
+            _ if escaped => {
+                escaped = false;
+                None
+            }
+            '\\' => {
+                escaped = true;
+                None
+            }
+            '"' => Some(i + 1),
+            _ => None,
+        });
+        rest = end.map_or("", |end| &quoted[end..]);
+    }
+    message.push_str(rest);
+    failure.message = message.into();
+    failure
+}
+
+/// One input line.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Request<'a> {
+    #[serde(borrow)]
+    token: Cow<'a, str>,
+    secrets: Secrets,
+    #[serde(borrow)]
+    method: Cow<'a, str>,
+    #[serde(borrow)]
+    url: Cow<'a, str>,
+    #[serde(default, borrow)]
+    base: Option<Cow<'a, str>>,
+    now: u64,
+    accept: Accept,
+    #[serde(default)]
+    leeway: Option<u64>,
+}
+
+/// `{"<clientKey>": "<shared secret>", ...}`; a clientKey given twice is malformed input.
+#[derive(Debug)]
+struct Secrets(BTreeMap<String, SharedSecret>);
+
+impl<'de> Deserialize<'de> for Secrets {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SecretsVisitor;
+        impl<'de> Visitor<'de> for SecretsVisitor {
+            type Value = Secrets;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object from clientKey to shared secret")
+            }
+            // serde's own message would quote the string, and a string here is likely the
+            // secret itself (`"secrets":"..."`): say what was wrong without it.
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Secrets, E> {
+                Err(E::custom(
+                    "invalid type: a string, expected an object from clientKey to shared secret",
+                ))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Secrets, A::Error> {
+                let mut secrets = BTreeMap::new();
+                while let Some(client_key) = map.next_key::<String>()? {
+                    let secret = SharedSecret::new(map.next_value::<String>()?);
+                    if secrets.insert(client_key, secret).is_some() {
+                        return Err(de::Error::custom("a clientKey appears twice in `secrets`"));
+                    }
+                }
+                Ok(Secrets(secrets))
+            }
+        }
+        // `any`, not `map`: serde_json answers a string given to `deserialize_map` with a
+        // message quoting it, without asking the visitor.
+        deserializer.deserialize_any(SecretsVisitor)
+    }
+}
+
+/// One output line on success.
+#[derive(Debug, Serialize)]
+struct Answer {
+    ok: bool,
+    iss: String,
+    sub: Option<String>,
+    kind: &'static str,
+}
+
+/// Answers one JSON Lines request.
+fn answer(line: &str, default_base: Option<&BasePath>) -> Result<impl Serialize, Failure> {
+    let request: Request<'_> = jsonl::parse_object(line)?;
+    let verifier = Verifier::new().with_leeway(request.leeway.unwrap_or(DEFAULT_LEEWAY))?;
+    let now = UnixTime::from_secs(request.now);
+    let store = &request.secrets.0;
+    let verified = match request.accept {
+        Accept::Context => verifier.verify(&request.token, QshPolicy::Context, store, now)?,
+        Accept::Request | Accept::RequestOrContext => {
+            let own_base = request.base.as_deref().map(BasePath::parse).transpose()?;
+            let base = own_base.as_ref().or(default_base);
+            let canonical = CanonicalRequest::from_target(&request.method, &request.url, base)?;
+            let policy = if request.accept == Accept::Request {
+                QshPolicy::Request(&canonical)
+            } else {
+                QshPolicy::RequestOrContext(&canonical)
+            };
+            verifier.verify(&request.token, policy, store, now)?
+        }
+    };
+    Ok(Answer {
+        ok: true,
+        iss: verified.client_key().to_owned(),
+        sub: verified.account_id().map(str::to_owned),
+        kind: verified.kind().as_str(),
+    })
+}
