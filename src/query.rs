@@ -13,7 +13,8 @@ use crate::qsh::Sink;
 /// Longest query accepted, in bytes (512 KiB). Longer queries are an error, not truncated.
 pub const MAX_QUERY_LEN: usize = 512 * 1024;
 
-/// Most query parameters accepted (10,000; npm `atlassian-jwt` silently keeps only 1,000).
+/// Most query parameters accepted, counting every non-empty piece (`jwt` included): 10,000.
+/// npm `atlassian-jwt` silently keeps only the first 1,000.
 pub const MAX_PARAMS: usize = 10_000;
 
 /// One `key=value` pair, still in its raw (percent-encoded) form.

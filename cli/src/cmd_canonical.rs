@@ -1,6 +1,6 @@
 //! `connect-jwt canonical [--base URL] METHOD URL`: the canonical request, bare, for scripts.
 //! `connect-jwt canonical --jsonl [--base URL]`: canonical request and qsh of every JSON Lines
-//! request on stdin (the contract is in cli/README.md).
+//! request on stdin (the contract is in the README).
 
 use std::borrow::Cow;
 use std::io::{self, Write};

@@ -2,7 +2,7 @@
 //! URL [TOKEN]`: verifies one token as a Connect app would, and on a qsh mismatch shows what
 //! the token was signed for.
 //! `connect-jwt verify --jsonl [--base URL]`: verifies every JSON Lines request on stdin (the
-//! contract is in cli/README.md).
+//! contract is in the README).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

@@ -44,7 +44,7 @@ pub(crate) fn example() -> String {
          $ connect-jwt verify --secret S METHOD URL [TOKEN]  # valid, or why not\n  \
          $ connect-jwt sign --secret S --iss KEY METHOD URL  # a token bound to the request\n  \
          $ connect-jwt sign-assertion --secret S ...         # the OAuth user-impersonation assertion\n\
-         \nMore: connect-jwt <COMMAND> --help; the JSON Lines contracts are in cli/README.md.",
+         \nMore: connect-jwt <COMMAND> --help; the JSON Lines contracts are in README.md.",
     );
     text
 }
