@@ -116,7 +116,8 @@ impl BasePath {
 pub struct CanonicalRequest<'a> {
     method: &'a str,
     path: PathText<'a>,
-    params: ParamList<'a>,
+    query: &'a str,
+    params: ParamList,
 }
 
 impl<'a> CanonicalRequest<'a> {
@@ -172,16 +173,14 @@ impl<'a> CanonicalRequest<'a> {
                 max: MAX_PATH_LEN,
             });
         }
-        let params = match query {
-            Some(q) => query::parse(q)?,
-            None => ParamList::new(),
-        };
-        let path = canonical_path(path, base);
-        Ok(Self {
+        let mut request = Self {
             method,
-            path,
-            params,
-        })
+            path: canonical_path(path, base),
+            query: query.unwrap_or_default(),
+            params: ParamList::new(),
+        };
+        query::parse_into(request.query, &mut request.params)?;
+        Ok(request)
     }
 
     /// The query string hash of this request: SHA-256 of the canonical string, streamed into
@@ -210,7 +209,7 @@ impl<'a> CanonicalRequest<'a> {
         out.put(b"&");
         self.path.write(out);
         out.put(b"&");
-        query::write(self.params.as_slice(), out);
+        query::write(self.query, self.params.as_slice(), out);
     }
 }
 

@@ -94,34 +94,59 @@ impl Text {
 
 impl Claims {
     /// Reads a payload segment (base64url) into claims; `iss`, `iat` and `exp` are required.
+    ///
+    /// The payload is decoded straight into the claims' own buffer, so the kilobytes of an
+    /// inline payload are not copied around on the way.
     pub(crate) fn decode(segment: &str) -> Result<Self, Error> {
-        if segment.len() / 4 * 3 + 3 <= INLINE_PAYLOAD {
-            let mut bytes = [0u8; INLINE_PAYLOAD];
-            let len = base64_decode_into(segment, &mut bytes)?;
-            Self::from_payload(Payload::Inline { len, bytes })
+        let payload = if segment.len() / 4 * 3 + 3 <= INLINE_PAYLOAD {
+            Payload::Inline {
+                len: 0,
+                bytes: [0u8; INLINE_PAYLOAD],
+            }
         } else {
-            Self::from_payload(Payload::Heap(jws::decode(segment, TokenPart::Payload)?))
+            Payload::Heap(jws::decode(segment, TokenPart::Payload)?)
+        };
+        let mut claims = Self::unread(payload);
+        if let Payload::Inline { len, bytes } = &mut claims.payload {
+            *len = base64_decode_into(segment, bytes)?;
         }
+        claims.read_fields()?;
+        Ok(claims)
     }
 
     /// Reads the payload JSON; `iss`, `iat` and `exp` are required, everything typed.
     pub(crate) fn parse(payload_json: &[u8]) -> Result<Self, Error> {
-        Self::from_payload(Payload::Heap(payload_json.to_vec()))
+        let mut claims = Self::unread(Payload::Heap(payload_json.to_vec()));
+        claims.read_fields()?;
+        Ok(claims)
     }
 
-    fn from_payload(payload: Payload) -> Result<Self, Error> {
-        let fields = Fields::read(payload.as_bytes())?;
-        Ok(Self {
-            iss: fields.iss.ok_or(Error::MissingClaim(Claim::Iss))?,
-            iat: fields.iat.ok_or(Error::MissingClaim(Claim::Iat))?,
-            exp: fields.exp.ok_or(Error::MissingClaim(Claim::Exp))?,
-            sub: fields.sub,
-            aud: fields.aud,
-            nbf: fields.nbf,
-            qsh: fields.qsh,
-            context_account_id: fields.context_account_id,
+    /// Claims over `payload` whose fields are not read yet.
+    fn unread(payload: Payload) -> Self {
+        Self {
             payload,
-        })
+            iss: Text::Owned(Box::default()),
+            sub: None,
+            aud: Vec::new(),
+            iat: UnixTime::from_secs(0),
+            exp: UnixTime::from_secs(0),
+            nbf: None,
+            qsh: None,
+            context_account_id: None,
+        }
+    }
+
+    fn read_fields(&mut self) -> Result<(), Error> {
+        let fields = Fields::read(self.payload.as_bytes())?;
+        self.iss = fields.iss.ok_or(Error::MissingClaim(Claim::Iss))?;
+        self.iat = fields.iat.ok_or(Error::MissingClaim(Claim::Iat))?;
+        self.exp = fields.exp.ok_or(Error::MissingClaim(Claim::Exp))?;
+        self.sub = fields.sub;
+        self.aud = fields.aud;
+        self.nbf = fields.nbf;
+        self.qsh = fields.qsh;
+        self.context_account_id = fields.context_account_id;
+        Ok(())
     }
 
     /// `iss`: the tenant's clientKey on tokens the product sends.

@@ -17,22 +17,49 @@ pub const MAX_QUERY_LEN: usize = 512 * 1024;
 /// npm `atlassian-jwt` silently keeps only the first 1,000.
 pub const MAX_PARAMS: usize = 10_000;
 
-/// One `key=value` pair, still in its raw (percent-encoded) form.
+/// One `key=value` pair: where its raw (percent-encoded) key and value sit in the query.
+///
+/// Offsets rather than slices keep the inline list small (64 × 20 bytes), which matters
+/// because it is built and moved on every request.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Param<'a> {
-    key: &'a [u8],
-    value: &'a [u8],
+pub(crate) struct Param {
+    key_start: u32,
+    key_end: u32,
+    value_start: u32,
+    value_end: u32,
     key_form: Form,
     value_form: Form,
 }
 
-impl Param<'_> {
-    const EMPTY: Param<'static> = Param {
-        key: &[],
-        value: &[],
+impl Param {
+    const EMPTY: Param = Param {
+        key_start: 0,
+        key_end: 0,
+        value_start: 0,
+        value_end: 0,
         key_form: Form::Unreserved,
         value_form: Form::Unreserved,
     };
+
+    fn view<'q>(&self, query: &'q [u8]) -> View<'q> {
+        let slice =
+            |start: u32, end: u32| query.get(start as usize..end as usize).unwrap_or_default();
+        View {
+            key: slice(self.key_start, self.key_end),
+            value: slice(self.value_start, self.value_end),
+            key_form: self.key_form,
+            value_form: self.value_form,
+        }
+    }
+}
+
+/// A parameter's raw key and value, borrowed from the query.
+#[derive(Clone, Copy)]
+struct View<'q> {
+    key: &'q [u8],
+    value: &'q [u8],
+    key_form: Form,
+    value_form: Form,
 }
 
 /// Parameters kept inline up to this count, so ordinary requests need no allocation.
@@ -42,15 +69,15 @@ const INLINE_PARAMS: usize = 64;
 // Inline on purpose: keeping ordinary queries off the heap is the point of this type.
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
-pub(crate) enum ParamList<'a> {
+pub(crate) enum ParamList {
     Inline {
         len: usize,
-        items: [Param<'a>; INLINE_PARAMS],
+        items: [Param; INLINE_PARAMS],
     },
-    Heap(Vec<Param<'a>>),
+    Heap(Vec<Param>),
 }
 
-impl<'a> ParamList<'a> {
+impl ParamList {
     pub(crate) const fn new() -> Self {
         Self::Inline {
             len: 0,
@@ -58,7 +85,7 @@ impl<'a> ParamList<'a> {
         }
     }
 
-    fn push(&mut self, param: Param<'a>) {
+    fn push(&mut self, param: Param) {
         match self {
             Self::Inline { len, items } if *len < INLINE_PARAMS => {
                 items[*len] = param;
@@ -75,14 +102,14 @@ impl<'a> ParamList<'a> {
         }
     }
 
-    pub(crate) fn as_slice(&self) -> &[Param<'a>] {
+    pub(crate) fn as_slice(&self) -> &[Param] {
         match self {
             Self::Inline { len, items } => &items[..*len],
             Self::Heap(heap) => heap,
         }
     }
 
-    fn as_mut_slice(&mut self) -> &mut [Param<'a>] {
+    fn as_mut_slice(&mut self) -> &mut [Param] {
         match self {
             Self::Inline { len, items } => &mut items[..*len],
             Self::Heap(heap) => heap,
@@ -104,8 +131,8 @@ enum Form {
 /// Splits, validates and orders the parameters of a raw query (without the leading `?`).
 ///
 /// Empty pieces (`a=1&&b=2`, a trailing `&`) are skipped; `k` alone is `k=`; the parameter
-/// whose decoded name is exactly `jwt` is dropped.
-pub(crate) fn parse(query: &str) -> Result<ParamList<'_>, Error> {
+/// whose decoded name is exactly `jwt` is dropped. Fills `params` in place (it is large).
+pub(crate) fn parse_into(query: &str, params: &mut ParamList) -> Result<(), Error> {
     if query.len() > MAX_QUERY_LEN {
         return Err(Error::QueryTooLong {
             len: query.len(),
@@ -113,7 +140,8 @@ pub(crate) fn parse(query: &str) -> Result<ParamList<'_>, Error> {
         });
     }
     let bytes = query.as_bytes();
-    let mut params = ParamList::new();
+    // Offsets fit: the query is at most MAX_QUERY_LEN bytes.
+    let at = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
     let mut seen = 0usize;
     let mut start = 0usize;
     for piece in bytes.split(|&b| b == b'&') {
@@ -131,29 +159,39 @@ pub(crate) fn parse(query: &str) -> Result<ParamList<'_>, Error> {
             None => (piece, &piece[piece.len()..], offset + piece.len()),
         };
         let key_form = classify(key, offset)?;
-        let value_form = classify(value, value_offset)?;
         let is_jwt = match key_form {
             Form::Escaped => decoded_eq(key, b"jwt"),
             _ => key == b"jwt",
         };
         if is_jwt {
+            // Dropped, but still a request the product could have parsed.
+            if has_escape(value) {
+                validate(value, value_offset)?;
+            }
             continue;
         }
+        let value_form = classify(value, value_offset)?;
         params.push(Param {
-            key,
-            value,
+            key_start: at(offset),
+            key_end: at(offset + key.len()),
+            value_start: at(value_offset),
+            value_end: at(value_offset + value.len()),
             key_form,
             value_form,
         });
     }
-    params.as_mut_slice().sort_unstable_by(compare);
-    Ok(params)
+    params
+        .as_mut_slice()
+        .sort_unstable_by(|a, b| compare(a.view(bytes), b.view(bytes)));
+    Ok(())
 }
 
-/// Writes `k1=v1,v2&k2=v3...` for parameters sorted by [`parse`].
-pub(crate) fn write(params: &[Param<'_>], out: &mut impl Sink) {
-    let mut previous: Option<&Param<'_>> = None;
+/// Writes `k1=v1,v2&k2=v3...` for the parameters of `query` sorted by [`parse_into`].
+pub(crate) fn write(query: &str, params: &[Param], out: &mut impl Sink) {
+    let query = query.as_bytes();
+    let mut previous: Option<View<'_>> = None;
     for param in params {
+        let param = param.view(query);
         let same_key = previous.is_some_and(|prev| {
             prev.key == param.key || compare_keys(prev, param) == Ordering::Equal
         });
@@ -173,14 +211,14 @@ pub(crate) fn write(params: &[Param<'_>], out: &mut impl Sink) {
 
 /// The product's order: by percent-encoded key (byte order), then by decoded value in UTF-16
 /// code unit order (Java `String.compareTo`).
-fn compare(a: &Param<'_>, b: &Param<'_>) -> Ordering {
+fn compare(a: View<'_>, b: View<'_>) -> Ordering {
     compare_keys(a, b).then_with(|| compare_values(a, b))
 }
 
 /// Byte order of the encoded keys, computed on decoded bytes: an encoded byte starts with
 /// `%` (0x25), which sorts before every unreserved character, and `%XX` with upper-case hex
 /// sorts like the byte itself. So rank = (unreserved?, byte).
-fn compare_keys(a: &Param<'_>, b: &Param<'_>) -> Ordering {
+fn compare_keys(a: View<'_>, b: View<'_>) -> Ordering {
     let rank = |byte: u8| (u16::from(is_unreserved(byte)) << 8) | u16::from(byte);
     match a.key_form.max(b.key_form) {
         Form::Unreserved => a.key.cmp(b.key),
@@ -198,7 +236,7 @@ fn compare_keys(a: &Param<'_>, b: &Param<'_>) -> Ordering {
 /// UTF-16 order on valid UTF-8: byte order, except that a character U+E000..=U+FFFF (lead
 /// byte EE or EF) sorts after a supplementary character (lead F0..=F4, a surrogate pair in
 /// UTF-16). Anywhere else the first differing byte decides exactly as in code point order.
-fn compare_values(a: &Param<'_>, b: &Param<'_>) -> Ordering {
+fn compare_values(a: View<'_>, b: View<'_>) -> Ordering {
     if a.value_form.max(b.value_form) < Form::Escaped {
         return match a.value.iter().zip(b.value).position(|(x, y)| x != y) {
             Some(i) => utf16_byte_order(a.value[i], b.value[i]),
@@ -283,29 +321,37 @@ fn write_component(raw: &[u8], form: Form, out: &mut impl Sink) {
 }
 
 /// Classifies a raw component and, if it has escapes, checks every `%` escape and that the
-/// decoded bytes are UTF-8. Both scans are branch-free folds the compiler vectorizes.
+/// decoded bytes are UTF-8. The scans run over fixed-size chunks the compiler vectorizes.
 fn classify(raw: &[u8], offset: usize) -> Result<Form, Error> {
-    if raw
-        .iter()
-        .fold(false, |seen, &b| seen | (b == b'%') | (b == b'+'))
-    {
+    if has_escape(raw) {
         validate(raw, offset)?;
         return Ok(Form::Escaped);
     }
-    let unreserved = raw.iter().fold(true, |ok, &b| {
-        let lower = b | 0x20;
-        ok & ((lower.wrapping_sub(b'a') < 26)
-            | (b.wrapping_sub(b'0') < 10)
-            | (b == b'-')
-            | (b == b'.')
-            | (b == b'_')
-            | (b == b'~'))
+    let unreserved = raw.chunks(32).all(|chunk| {
+        chunk.iter().fold(true, |ok, &b| {
+            let lower = b | 0x20;
+            ok & ((lower.wrapping_sub(b'a') < 26)
+                | (b.wrapping_sub(b'0') < 10)
+                | (b == b'-')
+                | (b == b'.')
+                | (b == b'_')
+                | (b == b'~'))
+        })
     });
     // A slice of a `&str` split at ASCII bytes: already UTF-8.
     Ok(if unreserved {
         Form::Unreserved
     } else {
         Form::Plain
+    })
+}
+
+/// Whether a raw component has a `%` or a `+`, i.e. decodes to something else.
+fn has_escape(raw: &[u8]) -> bool {
+    raw.chunks(32).any(|chunk| {
+        chunk
+            .iter()
+            .fold(false, |seen, &b| seen | (b == b'%') | (b == b'+'))
     })
 }
 
@@ -447,9 +493,10 @@ mod tests {
     use super::*;
 
     fn canonical_query(q: &str) -> Result<String, Error> {
-        let params = parse(q)?;
+        let mut params = ParamList::new();
+        parse_into(q, &mut params)?;
         let mut out: Vec<u8> = Vec::new();
-        write(params.as_slice(), &mut out);
+        write(q, params.as_slice(), &mut out);
         Ok(String::from_utf8(out).unwrap_or_default())
     }
 
