@@ -86,7 +86,12 @@ impl Text {
 
     fn get<'c>(&'c self, payload: &'c Payload) -> &'c str {
         match self {
-            Self::Span { start, end } => payload.as_str().get(*start..*end).unwrap_or_default(),
+            // Spans are whole JSON strings cut from UTF-8 text: checking the span alone is enough.
+            Self::Span { start, end } => payload
+                .as_bytes()
+                .get(*start..*end)
+                .and_then(|b| core::str::from_utf8(b).ok())
+                .unwrap_or_default(),
             Self::Owned(s) => s,
         }
     }

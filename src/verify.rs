@@ -196,7 +196,9 @@ impl Verifier {
     /// # Errors
     ///
     /// The [`Error`] variant of the first check that fails, in this order: form and size,
-    /// header (`alg`, `typ`, `crit`), claim types, issuer lookup, signature, time, qsh.
+    /// header (`alg`, `typ`, `crit`), payload (read in one pass, so JSON syntax, repeated
+    /// names and claim types are reported in the order they occur in the text), required
+    /// claims, issuer lookup, signature, time, qsh.
     pub fn verify(
         &self,
         token: &str,
