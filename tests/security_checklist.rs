@@ -915,11 +915,17 @@ fn c19_lone_surrogate_in_a_read_claim_or_name_rejected() {
     let iss = sign_payload(
         r#"{"iss":"test-client-key\ud800","iat":1700000000,"exp":1700000180,"qsh":"context-qsh"}"#,
     );
-    assert_eq!(rejected(on_ctx(&iss)), Error::InvalidJson(TokenPart::Payload));
+    assert_eq!(
+        rejected(on_ctx(&iss)),
+        Error::InvalidJson(TokenPart::Payload)
+    );
     let qsh = sign_payload(
         r#"{"iss":"test-client-key","iat":1700000000,"exp":1700000180,"qsh":"context-qsh\ud800"}"#,
     );
-    assert_eq!(rejected(on_ctx(&qsh)), Error::InvalidJson(TokenPart::Payload));
+    assert_eq!(
+        rejected(on_ctx(&qsh)),
+        Error::InvalidJson(TokenPart::Payload)
+    );
     assert_eq!(
         rejected(on_ctx(&sign(r#"{"alg":"HS256\ud800"}"#, T2_PAYLOAD))),
         Error::InvalidJson(TokenPart::Header)
