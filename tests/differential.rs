@@ -19,17 +19,19 @@
 //! `npm ci --prefix tests/reference` is missing).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::env;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use atlassian_connect_jwt::{BasePath, CanonicalRequest, Error, Qsh};
 use serde_json::{json, Value};
+
+use common::Rng;
 
 /// Cases in a default run; class coverage is only asserted for runs at least this large.
 const DEFAULT_CASES: usize = 5000;
@@ -123,71 +125,13 @@ const SPECIAL_KEYS: &[&str] = &[
     "a~",
 ];
 
-/// SplitMix64: tiny, seedable, good enough to drive a generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (the modulo bias is irrelevant here).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    /// Uniform in `lo..=hi`.
-    fn between(&mut self, lo: usize, hi: usize) -> usize {
-        lo + self.below(hi - lo + 1)
-    }
-
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-
-    fn pick_str(&mut self, items: &[&'static str]) -> &'static str {
-        items[self.below(items.len())]
-    }
-
-    fn push_from(&mut self, alphabet: &[u8], len: usize, out: &mut String) {
-        for _ in 0..len {
-            out.push(char::from(*self.pick(alphabet)));
-        }
-    }
-
-    fn string_from(&mut self, alphabet: &[u8], min: usize, max: usize) -> String {
-        let mut out = String::new();
-        let len = self.between(min, max);
-        self.push_from(alphabet, len, &mut out);
-        out
-    }
-
-    /// A random scalar value, evenly from ASCII and each range with a distinct UTF-8 length
-    /// or UTF-16 ordering (U+E000..=U+FFFF sorts after surrogate pairs).
-    fn char(&mut self) -> char {
-        if self.chance(20) {
-            char::from(self.below(0x80) as u8)
-        } else {
-            self.non_ascii_char()
-        }
-    }
-
-    fn non_ascii_char(&mut self) -> char {
-        let code = match self.below(4) {
-            0 => self.between(0x80, 0x7FF),
-            1 => self.between(0x800, 0xD7FF),
-            2 => self.between(0xE000, 0xFFFF),
-            _ => self.between(0x1_0000, 0x10_FFFF),
-        };
-        char::from_u32(code as u32).expect("no surrogates in these ranges")
+/// A random scalar value, evenly from ASCII and each range with a distinct UTF-8 length or
+/// UTF-16 ordering (U+E000..=U+FFFF sorts after surrogate pairs).
+fn any_char(rng: &mut Rng) -> char {
+    if rng.chance(20) {
+        char::from(rng.below(0x80) as u8)
+    } else {
+        rng.non_ascii_char()
     }
 }
 
@@ -426,7 +370,7 @@ fn push_value_unit(rng: &mut Rng, out: &mut String) {
         40..=44 => out.push('+'),
         45..=59 => {
             let mut utf8 = [0u8; 4];
-            for &byte in rng.char().encode_utf8(&mut utf8).as_bytes() {
+            for &byte in any_char(rng).encode_utf8(&mut utf8).as_bytes() {
                 push_escaped_byte(rng, byte, out);
             }
         }
@@ -876,67 +820,21 @@ fn component_error(raw: &str, offset: usize) -> Option<Error> {
         .then_some(Error::InvalidUtf8 { offset })
 }
 
-fn seed_from_env() -> u64 {
-    match env::var("DIFF_SEED") {
-        Ok(text) => {
-            let text = text.trim();
-            let parsed = match text.strip_prefix("0x") {
-                Some(hex) => u64::from_str_radix(hex, 16),
-                None => text.parse(),
-            };
-            parsed.unwrap_or_else(|_| panic!("DIFF_SEED={text:?} is not a u64"))
-        }
-        Err(_) => {
-            let nanos = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos());
-            (nanos as u64) ^ (u64::from(std::process::id()) << 32)
-        }
-    }
-}
-
-fn cases_from_env() -> usize {
-    env::var("DIFF_CASES").map_or(DEFAULT_CASES, |text| {
-        text.trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("DIFF_CASES={text:?} is not a count"))
-    })
-}
-
-/// `Err(why)` when the reference cannot run here.
-fn reference_available(root: &Path) -> Result<(), String> {
-    let package = root.join("tests/reference/node_modules/atlassian-jwt/package.json");
-    if !package.is_file() {
-        return Err(format!("{} is missing", package.display()));
-    }
-    match Command::new("node").arg("--version").output() {
-        Ok(out) if out.status.success() => Ok(()),
-        Ok(out) => Err(format!("`node --version` failed: {}", out.status)),
-        Err(err) => Err(format!("`node` is not runnable: {err}")),
-    }
-}
-
 #[test]
 fn canonical_requests_match_npm_atlassian_jwt() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    if let Err(why) = reference_available(&root) {
-        let message =
-            format!("differential test needs node and 'npm ci --prefix tests/reference': {why}");
-        if env::var("REQUIRE_NODE").as_deref() == Ok("1") {
-            panic!("REQUIRE_NODE=1 but {message}");
-        }
-        eprintln!("\n{0}\nSKIPPED: {message}\n{0}\n", "!".repeat(78));
+    if !common::reference_or_skip(&root, "differential test") {
         return;
     }
 
-    let seed = seed_from_env();
-    let count = cases_from_env();
+    let seed = common::seed_from_env("DIFF_SEED");
+    let count = common::count_from_env("DIFF_CASES", DEFAULT_CASES);
     let rerun = format!(
         "DIFF_SEED={seed} DIFF_CASES={count} REQUIRE_NODE=1 cargo test --test differential -- --nocapture"
     );
     println!("differential vs npm atlassian-jwt: DIFF_SEED={seed} DIFF_CASES={count}");
 
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let cases: Vec<Case> = (0..count).map(|i| gen_case(&mut rng, i)).collect();
     let npm = run_npm(&root, &cases);
 

@@ -28,14 +28,14 @@
 //! `npm ci --prefix tests/reference` is missing).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::env;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::thread;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use atlassian_connect_jwt::{
     BasePath, CanonicalRequest, Error, QshPolicy, SharedSecret, Signer, TenantKey, TokenKind,
@@ -44,6 +44,8 @@ use atlassian_connect_jwt::{
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{json, Value};
+
+use common::Rng;
 
 const DEFAULT_CASES: usize = 500;
 
@@ -88,61 +90,10 @@ const TRICKY_TEXT: &[&str] = &[
     "\u{2028}", "\u{2029}", "\u{FEFF}", "\u{FFFF}", "<", ">", "&", "'", "\u{0}",
 ];
 
-/// SplitMix64: tiny, seedable, good enough to drive a generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (the modulo bias is irrelevant here).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    /// Uniform in `lo..=hi`.
-    fn between(&mut self, lo: usize, hi: usize) -> usize {
-        lo + self.below(hi - lo + 1)
-    }
-
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-
-    fn pick_str(&mut self, items: &[&'static str]) -> &'static str {
-        items[self.below(items.len())]
-    }
-
-    fn string_from(&mut self, alphabet: &[u8], min: usize, max: usize) -> String {
-        let len = self.between(min, max);
-        (0..len).map(|_| char::from(*self.pick(alphabet))).collect()
-    }
-
-    /// A non-ASCII scalar value, evenly from each range with a distinct UTF-8 length or
-    /// UTF-16 ordering (U+E000..=U+FFFF sorts after surrogate pairs in UTF-16).
-    fn non_ascii_char(&mut self) -> char {
-        let code = match self.below(4) {
-            0 => self.between(0x80, 0x7FF),
-            1 => self.between(0x800, 0xD7FF),
-            2 => self.between(0xE000, 0xFFFF),
-            _ => self.between(0x1_0000, 0x10_FFFF),
-        };
-        char::from_u32(code as u32).expect("no surrogates in these ranges")
-    }
-
-    fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            items.swap(i, self.below(i + 1));
-        }
+/// Fisher-Yates, in place.
+fn shuffle<T>(rng: &mut Rng, items: &mut [T]) {
+    for i in (1..items.len()).rev() {
+        items.swap(i, rng.below(i + 1));
     }
 }
 
@@ -422,7 +373,7 @@ impl NpmToken {
         if let Some((context, _)) = &self.context {
             members.push(("context", context.clone()));
         }
-        rng.shuffle(&mut members);
+        shuffle(rng, &mut members);
         let body: Vec<String> = members
             .iter()
             .map(|(k, v)| format!("{}:{v}", json!(k)))
@@ -673,46 +624,6 @@ fn expect_eq<T: PartialEq + std::fmt::Debug>(
     }
 }
 
-fn seed_from_env() -> u64 {
-    match env::var("INTEROP_SEED") {
-        Ok(text) => {
-            let text = text.trim();
-            let parsed = match text.strip_prefix("0x") {
-                Some(hex) => u64::from_str_radix(hex, 16),
-                None => text.parse(),
-            };
-            parsed.unwrap_or_else(|_| panic!("INTEROP_SEED={text:?} is not a u64"))
-        }
-        Err(_) => {
-            let nanos = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos());
-            (nanos as u64) ^ (u64::from(std::process::id()) << 32)
-        }
-    }
-}
-
-fn cases_from_env() -> usize {
-    env::var("INTEROP_CASES").map_or(DEFAULT_CASES, |text| {
-        text.trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("INTEROP_CASES={text:?} is not a count"))
-    })
-}
-
-/// `Err(why)` when the reference cannot run here.
-fn reference_available(root: &Path) -> Result<(), String> {
-    let package = root.join("tests/reference/node_modules/atlassian-jwt/package.json");
-    if !package.is_file() {
-        return Err(format!("{} is missing", package.display()));
-    }
-    match Command::new("node").arg("--version").output() {
-        Ok(out) if out.status.success() => Ok(()),
-        Ok(out) => Err(format!("`node --version` failed: {}", out.status)),
-        Err(err) => Err(format!("`node` is not runnable: {err}")),
-    }
-}
-
 fn store_for(iss: &str, secret: &str) -> impl Fn(&str) -> Option<SharedSecret> {
     let (iss, secret) = (iss.to_owned(), secret.to_owned());
     move |client_key: &str| (client_key == iss).then(|| SharedSecret::new(secret.clone()))
@@ -721,24 +632,18 @@ fn store_for(iss: &str, secret: &str) -> impl Fn(&str) -> Option<SharedSecret> {
 #[test]
 fn tokens_interoperate_with_npm_atlassian_jwt() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    if let Err(why) = reference_available(&root) {
-        let message =
-            format!("interop test needs node and 'npm ci --prefix tests/reference': {why}");
-        if env::var("REQUIRE_NODE").as_deref() == Ok("1") {
-            panic!("REQUIRE_NODE=1 but {message}");
-        }
-        eprintln!("\n{0}\nSKIPPED: {message}\n{0}\n", "!".repeat(78));
+    if !common::reference_or_skip(&root, "interop test") {
         return;
     }
 
-    let seed = seed_from_env();
-    let count = cases_from_env();
+    let seed = common::seed_from_env("INTEROP_SEED");
+    let count = common::count_from_env("INTEROP_CASES", DEFAULT_CASES);
     let rerun = format!(
         "INTEROP_SEED={seed} INTEROP_CASES={count} REQUIRE_NODE=1 cargo test --test interop -- --nocapture"
     );
     println!("interop vs npm atlassian-jwt: INTEROP_SEED={seed} INTEROP_CASES={count}");
 
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let cases: Vec<Case> = (0..count).map(|_| gen_case(&mut rng)).collect();
     let requests: Vec<CanonicalRequest<'_>> = cases.iter().map(|c| c.request.canonical()).collect();
 
@@ -1048,7 +953,7 @@ fn tokens_interoperate_with_npm_atlassian_jwt() {
 /// `canonicalizeUri`, which the live test runs for real) gives our canonical path.
 #[test]
 fn generator_stays_in_the_agreed_region() {
-    let mut rng = Rng(0x1a7e_2024);
+    let mut rng = Rng::new(0x1a7e_2024);
     for _ in 0..5000 {
         let case = gen_case(&mut rng);
         let req = &case.request;
