@@ -143,10 +143,14 @@ pub(crate) fn parse_into(query: &str, params: &mut ParamList) -> Result<(), Erro
     // Offsets fit: the query is at most MAX_QUERY_LEN bytes.
     let at = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
     let mut seen = 0usize;
-    let mut start = 0usize;
-    for piece in bytes.split(|&b| b == b'&') {
-        let offset = start;
-        start += piece.len() + 1;
+    let mut next = 0usize;
+    // `str::find` with a `char` uses a word-at-a-time memchr: much faster than a byte loop
+    // over long values (a `jwt` parameter alone is hundreds of bytes).
+    while next <= query.len() {
+        let offset = next;
+        let end = query[offset..].find('&').map_or(query.len(), |i| offset + i);
+        next = end + 1;
+        let piece = &bytes[offset..end];
         if piece.is_empty() {
             continue;
         }
@@ -154,9 +158,9 @@ pub(crate) fn parse_into(query: &str, params: &mut ParamList) -> Result<(), Erro
         if seen > MAX_PARAMS {
             return Err(Error::TooManyParameters { max: MAX_PARAMS });
         }
-        let (key, value, value_offset) = match piece.iter().position(|&b| b == b'=') {
+        let (key, value, value_offset) = match query[offset..end].find('=') {
             Some(eq) => (&piece[..eq], &piece[eq + 1..], offset + eq + 1),
-            None => (piece, &piece[piece.len()..], offset + piece.len()),
+            None => (piece, &piece[piece.len()..], end),
         };
         let key_form = classify(key, offset)?;
         let is_jwt = match key_form {
