@@ -23,6 +23,8 @@ pub const MAX_PARAMS: usize = 10_000;
 /// because it is built and moved on every request.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Param {
+    /// The key's first 7 encoded-order ranks, packed: most comparisons end here.
+    key_prefix: u64,
     key_start: u32,
     key_end: u32,
     value_start: u32,
@@ -33,6 +35,7 @@ pub(crate) struct Param {
 
 impl Param {
     const EMPTY: Param = Param {
+        key_prefix: 0,
         key_start: 0,
         key_end: 0,
         value_start: 0,
@@ -148,7 +151,9 @@ pub(crate) fn parse_into(query: &str, params: &mut ParamList) -> Result<(), Erro
     // over long values (a `jwt` parameter alone is hundreds of bytes).
     while next <= query.len() {
         let offset = next;
-        let end = query[offset..].find('&').map_or(query.len(), |i| offset + i);
+        let end = query[offset..]
+            .find('&')
+            .map_or(query.len(), |i| offset + i);
         next = end + 1;
         let piece = &bytes[offset..end];
         if piece.is_empty() {
@@ -176,6 +181,7 @@ pub(crate) fn parse_into(query: &str, params: &mut ParamList) -> Result<(), Erro
         }
         let value_form = classify(value, value_offset)?;
         params.push(Param {
+            key_prefix: key_prefix(key, key_form),
             key_start: at(offset),
             key_end: at(offset + key.len()),
             value_start: at(value_offset),
@@ -184,9 +190,11 @@ pub(crate) fn parse_into(query: &str, params: &mut ParamList) -> Result<(), Erro
             value_form,
         });
     }
-    params
-        .as_mut_slice()
-        .sort_unstable_by(|a, b| compare(a.view(bytes), b.view(bytes)));
+    params.as_mut_slice().sort_unstable_by(|a, b| {
+        a.key_prefix
+            .cmp(&b.key_prefix)
+            .then_with(|| compare(a.view(bytes), b.view(bytes)))
+    });
     Ok(())
 }
 
@@ -223,9 +231,9 @@ fn compare(a: View<'_>, b: View<'_>) -> Ordering {
 /// `%` (0x25), which sorts before every unreserved character, and `%XX` with upper-case hex
 /// sorts like the byte itself. So rank = (unreserved?, byte).
 fn compare_keys(a: View<'_>, b: View<'_>) -> Ordering {
-    let rank = |byte: u8| (u16::from(is_unreserved(byte)) << 8) | u16::from(byte);
+    let rank = key_rank;
     match a.key_form.max(b.key_form) {
-        Form::Unreserved => a.key.cmp(b.key),
+        Form::Unreserved => bytewise(a.key, b.key),
         Form::Plain => a
             .key
             .iter()
@@ -234,6 +242,35 @@ fn compare_keys(a: View<'_>, b: View<'_>) -> Ordering {
         Form::Escaped => Decoded::new(a.key)
             .map(rank)
             .cmp(Decoded::new(b.key).map(rank)),
+    }
+}
+
+/// A decoded key byte's place in the encoded order: an encoded byte starts with `%` (0x25),
+/// which sorts before every unreserved character, and `%XX` with upper-case hex sorts like
+/// the byte itself. So rank = (unreserved?, byte), 9 bits.
+fn key_rank(byte: u8) -> u16 {
+    (u16::from(is_unreserved(byte)) << 8) | u16::from(byte)
+}
+
+/// The ranks of a key's first 7 decoded bytes, 9 bits each, missing bytes as 0. Keys whose
+/// prefixes differ sort as their prefixes do; equal prefixes need the full comparison.
+fn key_prefix(raw: &[u8], form: Form) -> u64 {
+    let pack = |bytes: &mut dyn Iterator<Item = u8>| {
+        (0..7).fold(0u64, |prefix, _| {
+            (prefix << 9) | bytes.next().map_or(0, |b| u64::from(key_rank(b)))
+        })
+    };
+    match form {
+        Form::Escaped => pack(&mut Decoded::new(raw)),
+        _ => pack(&mut raw.iter().copied()),
+    }
+}
+
+/// Byte order of two short slices, inline (a `memcmp` call costs more than these keys).
+fn bytewise(a: &[u8], b: &[u8]) -> Ordering {
+    match a.iter().zip(b).find(|(x, y)| x != y) {
+        Some((x, y)) => x.cmp(y),
+        None => a.len().cmp(&b.len()),
     }
 }
 
@@ -324,26 +361,37 @@ fn write_component(raw: &[u8], form: Form, out: &mut impl Sink) {
     }
 }
 
-/// Classifies a raw component and, if it has escapes, checks every `%` escape and that the
-/// decoded bytes are UTF-8. The scans run over fixed-size chunks the compiler vectorizes.
+/// Byte classes for [`classify`]: one table lookup per byte tells both things it needs.
+const UNRESERVED_BIT: u8 = 1;
+const ESCAPE_BIT: u8 = 2;
+const CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        if UNRESERVED[b] {
+            table[b] |= UNRESERVED_BIT;
+        }
+        if b == b'%' as usize || b == b'+' as usize {
+            table[b] |= ESCAPE_BIT;
+        }
+        b += 1;
+    }
+    table
+};
+
+/// Classifies a raw component in one pass and, if it has escapes, checks every `%` escape
+/// and that the decoded bytes are UTF-8.
 fn classify(raw: &[u8], offset: usize) -> Result<Form, Error> {
-    if has_escape(raw) {
+    let (all, any) = raw.iter().fold((UNRESERVED_BIT, 0u8), |(all, any), &b| {
+        let class = CLASS[usize::from(b)];
+        (all & class, any | class)
+    });
+    if any & ESCAPE_BIT != 0 {
         validate(raw, offset)?;
         return Ok(Form::Escaped);
     }
-    let unreserved = raw.chunks(32).all(|chunk| {
-        chunk.iter().fold(true, |ok, &b| {
-            let lower = b | 0x20;
-            ok & ((lower.wrapping_sub(b'a') < 26)
-                | (b.wrapping_sub(b'0') < 10)
-                | (b == b'-')
-                | (b == b'.')
-                | (b == b'_')
-                | (b == b'~'))
-        })
-    });
     // A slice of a `&str` split at ASCII bytes: already UTF-8.
-    Ok(if unreserved {
+    Ok(if all & UNRESERVED_BIT != 0 {
         Form::Unreserved
     } else {
         Form::Plain
@@ -352,11 +400,7 @@ fn classify(raw: &[u8], offset: usize) -> Result<Form, Error> {
 
 /// Whether a raw component has a `%` or a `+`, i.e. decodes to something else.
 fn has_escape(raw: &[u8]) -> bool {
-    raw.chunks(32).any(|chunk| {
-        chunk
-            .iter()
-            .fold(false, |seen, &b| seen | (b == b'%') | (b == b'+'))
-    })
+    raw.iter().fold(0u8, |any, &b| any | CLASS[usize::from(b)]) & ESCAPE_BIT != 0
 }
 
 /// Checks every `%` escape and that the decoded bytes are UTF-8.
