@@ -5,7 +5,6 @@ use std::borrow::Cow;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use hmac::Mac;
 use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
@@ -85,9 +84,7 @@ pub(crate) fn encode(bytes: &[u8]) -> String {
 
 /// HMAC-SHA256 of the signing input.
 pub(crate) fn mac(key: &TenantKey, signing_input: &str) -> [u8; 32] {
-    let mut mac = key.mac.clone();
-    mac.update(signing_input.as_bytes());
-    mac.finalize().into_bytes().into()
+    key.mac.sign(signing_input.as_bytes())
 }
 
 /// Checks the signature segment: exactly 32 canonical bytes, compared in constant time.
@@ -100,10 +97,14 @@ pub(crate) fn verify_hs256(key: &TenantKey, segments: &Segments<'_>) -> Result<(
     let len = URL_SAFE_NO_PAD
         .decode_slice(segments.signature, &mut tag)
         .map_err(|_| Error::InvalidBase64(TokenPart::Signature))?;
-    let mut mac = key.mac.clone();
-    mac.update(segments.signing_input.as_bytes());
-    mac.verify_slice(&tag[..len])
-        .map_err(|_| Error::InvalidSignature)
+    if key
+        .mac
+        .verify(segments.signing_input.as_bytes(), &tag[..len])
+    {
+        Ok(())
+    } else {
+        Err(Error::InvalidSignature)
+    }
 }
 
 /// Walks the members of one UTF-8 JSON object (nothing but whitespace after it), calling

@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+mod backend;
 mod canonical;
 mod claims;
 pub mod dangerous;

@@ -3,8 +3,9 @@
 use core::fmt;
 use core::str::FromStr;
 
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+use crate::backend::{self, Hasher};
 
 /// The `qsh` claim value of a context token (`AP.context.getToken()`): it binds the token to no
 /// request at all, so it is only acceptable where a route explicitly allows context tokens.
@@ -38,7 +39,7 @@ impl Qsh {
     /// building the string; this is for canonical strings that already exist.
     #[must_use]
     pub fn of_canonical(canonical: &str) -> Self {
-        Self(Sha256::digest(canonical.as_bytes()).into())
+        Self(backend::sha256(canonical.as_bytes()))
     }
 
     /// Wraps 32 raw digest bytes.
@@ -149,7 +150,7 @@ impl Sink for Vec<u8> {
 /// Feeds SHA-256 through a small buffer, so the many 1–3 byte pieces of a canonical query
 /// reach the hash in whole blocks instead of one call each.
 pub(crate) struct HashSink {
-    hasher: Sha256,
+    hasher: Hasher,
     buf: [u8; 128],
     len: usize,
 }
@@ -157,7 +158,7 @@ pub(crate) struct HashSink {
 impl HashSink {
     pub(crate) fn new() -> Self {
         Self {
-            hasher: Sha256::new(),
+            hasher: Hasher::new(),
             buf: [0; 128],
             len: 0,
         }
@@ -165,7 +166,7 @@ impl HashSink {
 
     pub(crate) fn finish(mut self) -> Qsh {
         self.hasher.update(&self.buf[..self.len]);
-        Qsh(self.hasher.finalize().into())
+        Qsh(self.hasher.finish())
     }
 }
 
@@ -173,7 +174,7 @@ impl Sink for HashSink {
     #[inline]
     fn put_byte(&mut self, byte: u8) {
         if self.len == self.buf.len() {
-            self.hasher.update(self.buf);
+            self.hasher.update(&self.buf);
             self.len = 0;
         }
         self.buf[self.len] = byte;

@@ -2,10 +2,9 @@
 
 use core::fmt;
 
-use hmac::{Hmac, KeyInit};
-use sha2::Sha256;
 use zeroize::Zeroizing;
 
+use crate::backend::MacKey;
 use crate::error::Error;
 
 /// A tenant's `sharedSecret`, as received in the `installed` callback.
@@ -77,7 +76,7 @@ impl From<&str> for SharedSecret {
 /// ```
 #[derive(Clone)]
 pub struct TenantKey {
-    pub(crate) mac: Hmac<Sha256>,
+    pub(crate) mac: MacKey,
 }
 
 impl TenantKey {
@@ -99,8 +98,7 @@ impl TenantKey {
         if key.is_empty() {
             return Err(Error::EmptySecret);
         }
-        // HMAC accepts keys of any length; the error arm is unreachable but kept total.
-        let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).map_err(|_| Error::EmptySecret)?;
+        let mac = MacKey::new(key).ok_or(Error::EmptySecret)?;
         Ok(Self { mac })
     }
 }
