@@ -14,9 +14,6 @@ use crate::error::{Claim, Error, TokenPart};
 use crate::jws::{self, Members};
 use crate::time::UnixTime;
 
-/// Latest NumericDate accepted: 9999-12-31T23:59:59Z. Later dates are invalid claims.
-const MAX_NUMERIC_DATE: u64 = 253_402_300_799;
-
 /// Payloads up to this many bytes (those of tokens up to 4 KiB) are kept without allocating.
 const INLINE_PAYLOAD: usize = 3072;
 
@@ -303,23 +300,9 @@ fn audience(payload: &[u8], raw: &RawValue) -> Result<Vec<Text>, Error> {
     }
 }
 
-/// A NumericDate: a JSON number, finite, not negative (not even `-0`), at most year 9999;
-/// fractions are rounded down.
+/// A NumericDate claim, read as [`UnixTime::from_numeric_date`] reads it.
 fn numeric_date(raw: &RawValue) -> Option<UnixTime> {
-    let number: serde_json::Number = serde_json::from_str(raw.get()).ok()?;
-    let secs = if let Some(secs) = number.as_u64() {
-        secs
-    } else {
-        let secs = number.as_f64()?;
-        if !secs.is_finite() || secs.is_sign_negative() || secs > MAX_NUMERIC_DATE as f64 {
-            return None;
-        }
-        // In range and non-negative, so the conversion is exact after flooring.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let whole = secs.floor() as u64;
-        whole
-    };
-    (secs <= MAX_NUMERIC_DATE).then_some(UnixTime::from_secs(secs))
+    UnixTime::from_numeric_date(raw.get())
 }
 
 /// `context` must be an object; `context.user.accountId`, when present, a string.

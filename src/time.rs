@@ -30,6 +30,42 @@ impl UnixTime {
         self.0
     }
 
+    /// Latest NumericDate a token may carry: 9999-12-31T23:59:59Z.
+    pub const MAX_NUMERIC_DATE: Self = Self(253_402_300_799);
+
+    /// Reads a JWT NumericDate from the JSON text of a claim value, as the verifier does: a
+    /// JSON number (not a string), finite, not negative (not even `-0`), no later than
+    /// [`MAX_NUMERIC_DATE`](Self::MAX_NUMERIC_DATE); fractions are rounded down.
+    ///
+    /// ```
+    /// use atlassian_connect_jwt::UnixTime;
+    ///
+    /// assert_eq!(UnixTime::from_numeric_date("1700000100.5"), Some(UnixTime::from_secs(1_700_000_100)));
+    /// assert_eq!(UnixTime::from_numeric_date("\"1700000100\""), None);
+    /// assert_eq!(UnixTime::from_numeric_date("-0"), None);
+    /// assert_eq!(UnixTime::from_numeric_date("1e300"), None);
+    /// ```
+    #[must_use]
+    pub fn from_numeric_date(json: &str) -> Option<Self> {
+        let max = Self::MAX_NUMERIC_DATE.0;
+        let number: serde_json::Number = serde_json::from_str(json).ok()?;
+        let secs = match number.as_u64() {
+            Some(secs) => secs,
+            None => {
+                let secs = number.as_f64()?;
+                #[allow(clippy::cast_precision_loss)]
+                if !secs.is_finite() || secs.is_sign_negative() || secs > max as f64 {
+                    return None;
+                }
+                // In range and not negative, so the conversion is exact after flooring.
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let whole = secs.floor() as u64;
+                whole
+            }
+        };
+        (secs <= max).then_some(Self(secs))
+    }
+
     /// The system clock, now. A clock set before 1970 reads as the epoch itself.
     #[must_use]
     pub fn now() -> Self {

@@ -15,9 +15,6 @@ use crate::{input, report, timefmt};
 pub(crate) const BANNER: &str =
     "*** NOT VERIFIED: decoded without a secret; anyone can write these claims ***";
 
-/// Latest NumericDate a verifier accepts: 9999-12-31T23:59:59Z.
-const MAX_NUMERIC_DATE: u64 = 253_402_300_799;
-
 /// Arguments of `decode`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -114,26 +111,9 @@ fn time(name: &str, value: &Value, now: UnixTime) -> String {
     format!("{} ({relative}{raw})", timefmt::utc(time))
 }
 
-/// Whole seconds of a NumericDate as the verifier reads it: a number, not negative, at most
-/// year 9999, fractions rounded down.
+/// Whole seconds of a NumericDate as the verifier reads it.
 fn numeric_date(value: &Value) -> Option<UnixTime> {
-    let Value::Number(n) = value else {
-        return None;
-    };
-    let secs = match n.as_u64() {
-        Some(secs) => secs,
-        None => {
-            let secs = n.as_f64()?;
-            if !secs.is_finite() || secs.is_sign_negative() || secs > MAX_NUMERIC_DATE as f64 {
-                return None;
-            }
-            // In range and not negative: exact after flooring.
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            let whole = secs.floor() as u64;
-            whole
-        }
-    };
-    (secs <= MAX_NUMERIC_DATE).then_some(UnixTime::from_secs(secs))
+    UnixTime::from_numeric_date(&value.to_string())
 }
 
 /// What a verifier makes of the token before it needs a secret.
