@@ -41,6 +41,22 @@ fn canonicalize(c: &mut Criterion) {
                 .canonical_string()
         })
     });
+    let (path, query) = IFRAME_URL.split_once('?').unwrap();
+    group.bench_function("iframe/from_parts+qsh", |b| {
+        b.iter(|| {
+            CanonicalRequest::from_parts(
+                "GET",
+                black_box(path),
+                Some(black_box(query)),
+                Some(&base),
+            )
+            .unwrap()
+            .qsh()
+        })
+    });
+    group.bench_function("BasePath::parse", |b| {
+        b.iter(|| BasePath::parse(black_box("https://app.example.com/connect")).unwrap())
+    });
     let canonical = CanonicalRequest::from_target("GET", IFRAME_URL, Some(&base))
         .unwrap()
         .canonical_string();

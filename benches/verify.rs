@@ -4,9 +4,10 @@
 use std::collections::HashMap;
 use std::hint::black_box;
 
+use atlassian_connect_jwt::dangerous::decode_unverified;
 use atlassian_connect_jwt::{
-    find_token, BasePath, CanonicalRequest, QshPolicy, SharedSecret, Signer, TenantKey, UnixTime,
-    Verifier,
+    find_token, user_assertion, BasePath, CanonicalRequest, QshPolicy, SharedSecret, Signer,
+    TenantKey, UnixTime, Unverified, Verifier,
 };
 use criterion::{criterion_group, criterion_main, Criterion};
 
@@ -72,6 +73,49 @@ fn verify(c: &mut Criterion) {
             signer
                 .sign_request(black_box(&request), &key, UnixTime::from_secs(NOW))
                 .unwrap()
+        })
+    });
+    group.bench_function("sign context token", |b| {
+        b.iter(|| {
+            signer
+                .sign_context(&key, black_box(UnixTime::from_secs(NOW)))
+                .unwrap()
+        })
+    });
+    group.bench_function("user assertion", |b| {
+        b.iter(|| {
+            user_assertion(
+                "oauth-client-1",
+                black_box("557058:f0e1d2c3"),
+                "https://example.atlassian.net",
+                &key,
+                UnixTime::from_secs(NOW),
+            )
+            .unwrap()
+        })
+    });
+    group.bench_function("TenantKey::new", |b| {
+        let secret = SharedSecret::new(SECRET);
+        b.iter(|| TenantKey::new(black_box(&secret)).unwrap())
+    });
+    group.bench_function("find_token (query)", |b| {
+        let (_, query) = url.split_once('?').unwrap();
+        b.iter(|| find_token(None, Some(black_box(query))).unwrap().len())
+    });
+    group.bench_function("Unverified::parse", |b| {
+        b.iter(|| {
+            Unverified::parse(black_box(token.as_str()))
+                .unwrap()
+                .issuer()
+                .len()
+        })
+    });
+    group.bench_function("dangerous::decode_unverified", |b| {
+        b.iter(|| {
+            decode_unverified(black_box(token.as_str()))
+                .unwrap()
+                .payload_json()
+                .len()
         })
     });
     group.finish();
