@@ -9,7 +9,9 @@ use std::time::Duration;
 use atlassian_connect_jwt::{BasePath, CanonicalRequest, Qsh};
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_connect-jwt");
+mod common;
+
+use common::{stderr, stdout, BIN};
 
 const SIMPLE_QSH: &str = "be16910858a41fd19ea5c1b4e9decca9a784d1024cb00b2158defe2f29dc86dd";
 const CASES_QSH: &str = "539adc2b0aef2ec8659825893b8b92e6a53c9483e2150b8185b08490d8b6de60";
@@ -19,32 +21,7 @@ fn run(args: &[&str]) -> Output {
 }
 
 fn run_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let stdin = stdin.to_vec();
-    // Write from another thread so a large input cannot deadlock against a full stdout pipe.
-    let writer = std::thread::spawn(move || input.write_all(&stdin));
-    let output = child.wait_with_output().unwrap();
-    // A command that exits before reading (a usage error) closes its stdin: not a failure.
-    match writer.join().unwrap() {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => panic!("writing stdin: {e}"),
-        _ => {}
-    }
-    output
-}
-
-fn stdout(output: &Output) -> &str {
-    std::str::from_utf8(&output.stdout).unwrap()
-}
-
-fn stderr(output: &Output) -> &str {
-    std::str::from_utf8(&output.stderr).unwrap()
+    common::output_with_stdin(Command::new(BIN).args(args), stdin)
 }
 
 fn jsonl(input: &[u8]) -> Vec<Value> {

@@ -2,13 +2,14 @@
 //! sign-assertion, and that the shared secret never shows in any output.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use atlassian_connect_jwt::Qsh;
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_connect-jwt");
+mod common;
+
+use common::{stderr, stdout, BIN};
 
 // The golden fixture.
 const SECRET: &str = "connect-test-secret-0123456789abcdef0123";
@@ -39,23 +40,12 @@ fn run_env(args: &[&str], env_secret: Option<&str>) -> Output {
 }
 
 fn run_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env_remove("CONNECT_JWT_SECRET")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let stdin = stdin.to_vec();
-    let writer = std::thread::spawn(move || input.write_all(&stdin));
-    let output = child.wait_with_output().unwrap();
-    // A command that exits before reading (a usage error) closes its stdin: not a failure.
-    match writer.join().unwrap() {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => panic!("writing stdin: {e}"),
-        _ => {}
-    }
+    let output = common::output_with_stdin(
+        Command::new(BIN)
+            .args(args)
+            .env_remove("CONNECT_JWT_SECRET"),
+        stdin,
+    );
     assert_no_secret(args, &output);
     output
 }
@@ -71,14 +61,6 @@ fn assert_no_secret(args: &[&str], output: &Output) {
             );
         }
     }
-}
-
-fn stdout(output: &Output) -> &str {
-    std::str::from_utf8(&output.stdout).unwrap()
-}
-
-fn stderr(output: &Output) -> &str {
-    std::str::from_utf8(&output.stderr).unwrap()
 }
 
 /// `verify --secret SECRET --now NOW <args>`
