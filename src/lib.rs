@@ -19,7 +19,44 @@
 //! # Ok::<(), atlassian_connect_jwt::Error>(())
 //! ```
 //!
-//! No I/O, no clock reads inside checks, no `unsafe`, no panics on any input.
+//! # Verifying a request
+//!
+//! A [`Verifier`] checks a token against the tenant secret found by its `iss`
+//! ([`SecretStore`]), under the [`QshPolicy`] the route chose, at a time the caller passes in,
+//! and returns a [`Verified`] proof or the [`Error`] of the first failed check:
+//!
+//! ```
+//! use atlassian_connect_jwt::{find_token, CanonicalRequest, Error, QshPolicy, SharedSecret, UnixTime, Verifier};
+//!
+//! let target = "/path/to/service?a=1&A=2&b=3&B=4";
+//! let header = "JWT eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJ0ZXN0LWNsaWVudC1rZXkiLCJpYXQiOjE3MDAwMDAwMDAsImV4cCI6MTcwMDAwMDE4MCwicXNoIjoiY29udGV4dC1xc2gifQ.Y_-fycsTC1VmKefYSFe0PL3HLJ3yBoGVJPW68NX1nfo";
+//! let tenants = |iss: &str| (iss == "test-client-key").then(|| SharedSecret::new("connect-test-secret-0123456789abcdef0123"));
+//!
+//! let token = find_token(Some(header), None)?;
+//! let request = CanonicalRequest::from_target("GET", target, None)?;
+//! let now = UnixTime::from_secs(1_700_000_060); // UnixTime::now() in production
+//! // This is a context token (`AP.context.getToken()`): a request-bound route refuses it.
+//! let refused = Verifier::new().verify(token, QshPolicy::Request(&request), &tenants, now);
+//! assert_eq!(refused.unwrap_err(), Error::ContextTokenNotAllowed);
+//! // A route that opted in to context tokens accepts it.
+//! let verified = Verifier::new().verify(token, QshPolicy::Context, &tenants, now)?;
+//! assert_eq!(verified.client_key(), "test-client-key");
+//! # Ok::<(), Error>(())
+//! ```
+//!
+//! [`Signer`] signs the tokens an app sends (outbound calls, context tokens) and
+//! [`user_assertion`] the OAuth 2.0 bearer assertion for acting as a user.
+//!
+//! # Crate features
+//!
+//! - `ring`: SHA-256 and HMAC from `ring` instead of RustCrypto's `sha2`/`hmac` (same results).
+//!
+//! # Security
+//!
+//! HS256 only, the algorithm never taken from the token; the key chosen by `iss` alone; `exp`
+//! and `iat` required; constant-time MAC and qsh comparisons; secrets redacted and zeroized;
+//! no I/O, no clock reads inside checks, no `unsafe`, no panics on any input (fuzzed). See
+//! `SECURITY.md` for the full list and the limits.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
