@@ -178,6 +178,47 @@ pub enum Error {
         max: u64,
     },
 
+    // ----- signed install (lifecycle callbacks) -----
+    /// The token's header has no `kid`, or an empty one: a signed-install token names the key
+    /// that signed it.
+    #[error("the token's header has no key id")]
+    MissingKeyId,
+    /// The token's `kid` is not a string, or not `[A-Za-z0-9._-]{1,64}` without `..`: it is
+    /// refused before it is used to find a key.
+    #[error("the token's key id is not an allowed key id")]
+    InvalidKeyId,
+    /// The public key is not an RSA public key in PEM (SPKI) form that can verify RS256.
+    #[error("invalid public key: {reason}")]
+    InvalidPublicKey {
+        /// What is wrong with it, in a few words.
+        reason: &'static str,
+    },
+    /// The RSA public key is shorter than the minimum.
+    #[error("rsa public key of {bits} bits is too short: at least {min} are required")]
+    WeakPublicKey {
+        /// The modulus length in bits.
+        bits: usize,
+        /// The minimum.
+        min: usize,
+    },
+    /// An HS256 token on a lifecycle route: signed-install callbacks are RS256 only, and a
+    /// shared-secret token there may be signed with the secret the same body announces.
+    #[error("an hs256 token on a lifecycle route: only rs256 is accepted here")]
+    SymmetricTokenOnLifecycleRoute,
+    /// The token's `iss` is not the `clientKey` of the lifecycle body it came with.
+    #[error("the token's issuer is not the clientKey of the lifecycle body")]
+    IssuerMismatch,
+    /// The token's `aud` is absent or names none of the app's base URLs.
+    #[error("the token's audience is not the app's base url")]
+    AudienceMismatch,
+    /// The token was signed for the other lifecycle callback (an `uninstalled` token presented
+    /// at `installed`, say), or the body's `eventType` is not the callback's.
+    #[error("the token or body is for another lifecycle event")]
+    WrongLifecycleEvent,
+    /// The lifecycle callback body is not the JSON object the product sends.
+    #[error("invalid lifecycle payload: {0}")]
+    InvalidLifecyclePayload(PayloadDefect),
+
     // ----- finding the token -----
     /// The request carries no token (no `Authorization: JWT` header, no `jwt` parameter).
     #[error("no token in the request")]
@@ -226,6 +267,15 @@ impl Error {
             Self::ContextTokenNotAllowed => "context-token-not-allowed",
             Self::ContextTokenRequired => "context-token-required",
             Self::LeewayTooLarge { .. } => "leeway-too-large",
+            Self::MissingKeyId => "missing-key-id",
+            Self::InvalidKeyId => "invalid-key-id",
+            Self::InvalidPublicKey { .. } => "invalid-public-key",
+            Self::WeakPublicKey { .. } => "weak-public-key",
+            Self::SymmetricTokenOnLifecycleRoute => "symmetric-token-on-lifecycle-route",
+            Self::IssuerMismatch => "issuer-mismatch",
+            Self::AudienceMismatch => "audience-mismatch",
+            Self::WrongLifecycleEvent => "wrong-lifecycle-event",
+            Self::InvalidLifecyclePayload(_) => "invalid-lifecycle-payload",
             Self::MissingToken => "missing-token",
             Self::ConflictingTokens => "conflicting-tokens",
             Self::InvalidAuthorizationHeader => "invalid-authorization-header",
@@ -259,6 +309,35 @@ impl fmt::Display for TokenPart {
             Self::Payload => "payload",
             Self::Signature => "signature",
         })
+    }
+}
+
+/// What is wrong with a lifecycle callback body (see [`Error::InvalidLifecyclePayload`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PayloadDefect {
+    /// Longer than the limit.
+    TooLarge,
+    /// Not one UTF-8 JSON object (or nested too deeply, or a lone surrogate escape).
+    NotJson,
+    /// A member name appears twice.
+    DuplicateMember,
+    /// A required member is absent.
+    MissingField(&'static str),
+    /// A member has the wrong JSON type, or a value that cannot be right (an empty
+    /// `sharedSecret`).
+    InvalidField(&'static str),
+}
+
+impl fmt::Display for PayloadDefect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooLarge => f.write_str("too large"),
+            Self::NotJson => f.write_str("not a json object"),
+            Self::DuplicateMember => f.write_str("a member name appears twice"),
+            Self::MissingField(name) => write!(f, "missing {name}"),
+            Self::InvalidField(name) => write!(f, "invalid {name}"),
+        }
     }
 }
 

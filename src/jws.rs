@@ -352,35 +352,81 @@ pub(crate) fn check_header(header_json: &[u8], expected_alg: &'static str) -> Re
     {
         return Ok(());
     }
-    let (mut alg_ok, mut alg_seen, mut typ_ok, mut crit) = (false, false, true, false);
-    for_each_member(header_json, TokenPart::Header, |name, value| {
-        match name.as_ref() {
-            "alg" => {
-                let alg = json_str(value);
-                alg_seen = alg.is_some();
-                alg_ok = alg.as_deref() == Some(expected_alg);
+    Header::read(header_json)?.check(expected_alg)
+}
+
+/// The members of a JOSE header that any check reads, found in one pass (duplicates,
+/// surrogates and depth ruled by [`for_each_member`]).
+#[derive(Debug)]
+pub(crate) struct Header<'j> {
+    /// `alg`, unescaped; `None` when absent or not a string.
+    alg: Option<Cow<'j, str>>,
+    /// `typ` absent, or a string equal to `JWT` ignoring ASCII case.
+    typ_ok: bool,
+    /// A `crit` member is present (whatever its value).
+    crit: bool,
+    /// `kid`, as raw JSON; read only by checks that select a key by it.
+    kid: Option<&'j RawValue>,
+}
+
+impl<'j> Header<'j> {
+    /// Reads the header's members.
+    pub(crate) fn read(header_json: &'j [u8]) -> Result<Self, Error> {
+        let mut header = Self {
+            alg: None,
+            typ_ok: true,
+            crit: false,
+            kid: None,
+        };
+        for_each_member(header_json, TokenPart::Header, |name, value| {
+            match name.as_ref() {
+                "alg" => header.alg = json_str(value),
+                "typ" => {
+                    header.typ_ok = json_str(value).is_some_and(|t| t.eq_ignore_ascii_case("JWT"));
+                }
+                "crit" => header.crit = true,
+                "kid" => header.kid = Some(value),
+                _ => {}
             }
-            "typ" => typ_ok = json_str(value).is_some_and(|t| t.eq_ignore_ascii_case("JWT")),
-            "crit" => crit = true,
-            _ => {}
+            Ok(())
+        })?;
+        Ok(header)
+    }
+
+    /// The rules every token obeys, in this order: no `crit`, an `alg` string equal to
+    /// `expected_alg`, `typ` absent or `JWT`.
+    pub(crate) fn check(&self, expected_alg: &'static str) -> Result<(), Error> {
+        if self.crit {
+            return Err(Error::CriticalHeader);
+        }
+        match self.alg.as_deref() {
+            None => return Err(Error::MissingAlgorithm),
+            Some(alg) if alg != expected_alg => {
+                return Err(Error::UnsupportedAlgorithm {
+                    expected: expected_alg,
+                })
+            }
+            Some(_) => {}
+        }
+        if !self.typ_ok {
+            return Err(Error::UnsupportedTokenType);
         }
         Ok(())
-    })?;
-    if crit {
-        return Err(Error::CriticalHeader);
     }
-    if !alg_seen {
-        return Err(Error::MissingAlgorithm);
+
+    /// `alg`, unescaped, when it is a string.
+    #[cfg_attr(not(feature = "signed-install"), allow(dead_code))]
+    pub(crate) fn alg(&self) -> Option<&str> {
+        self.alg.as_deref()
     }
-    if !alg_ok {
-        return Err(Error::UnsupportedAlgorithm {
-            expected: expected_alg,
-        });
+
+    /// `kid`: `Ok(None)` when absent, [`Error::InvalidKeyId`] when not a string.
+    #[cfg_attr(not(feature = "signed-install"), allow(dead_code))]
+    pub(crate) fn kid(&self) -> Result<Option<Cow<'j, str>>, Error> {
+        self.kid
+            .map(|raw| json_str(raw).ok_or(Error::InvalidKeyId))
+            .transpose()
     }
-    if !typ_ok {
-        return Err(Error::UnsupportedTokenType);
-    }
-    Ok(())
 }
 
 /// Decodes a segment into `stack` when it fits, else onto the heap, and hands the bytes to

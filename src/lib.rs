@@ -50,10 +50,14 @@
 //! # Crate features
 //!
 //! - `ring`: SHA-256 and HMAC from `ring` instead of RustCrypto's `sha2`/`hmac` (same results).
+//! - `signed-install`: [`InstallVerifier`] for the RS256 tokens of the `installed` and
+//!   `uninstalled` lifecycle callbacks, given the public key of the token's `kid`
+//!   ([`InstallToken`], [`InstallKey`], [`LifecyclePayload`]); RSA from `ring`.
 //!
 //! # Security
 //!
-//! HS256 only, the algorithm never taken from the token; the key chosen by `iss` alone; `exp`
+//! HS256 only for tenant tokens (RS256 only for signed-install lifecycle tokens), the algorithm
+//! never taken from the token; the key chosen by `iss` alone; `exp`
 //! and `iat` required; constant-time MAC and qsh comparisons; secrets redacted and zeroized;
 //! no I/O, no clock reads inside checks, no `unsafe`, no panics on any input (fuzzed). See
 //! `SECURITY.md` for the full list and the limits.
@@ -66,6 +70,8 @@ mod claims;
 pub mod dangerous;
 mod error;
 mod extract;
+#[cfg(feature = "signed-install")]
+mod install;
 mod jws;
 mod qsh;
 mod query;
@@ -76,8 +82,13 @@ mod verify;
 
 pub use canonical::{BasePath, CanonicalRequest, MAX_PATH_LEN};
 pub use claims::Claims;
-pub use error::{Claim, Error, QshMismatch, TokenPart};
+pub use error::{Claim, Error, PayloadDefect, QshMismatch, TokenPart};
 pub use extract::{find_token, token_from_authorization, token_from_query};
+#[cfg(feature = "signed-install")]
+pub use install::{
+    validate_kid, InstallKey, InstallToken, InstallVerifier, LifecyclePayload, VerifiedInstall,
+    MAX_LIFECYCLE_BODY, MAX_RSA_BITS, MIN_RSA_BITS,
+};
 pub use jws::MAX_TOKEN_LEN;
 pub use qsh::{ParseQshError, Qsh, CONTEXT_QSH};
 pub use query::{MAX_PARAMS, MAX_QUERY_LEN};

@@ -253,7 +253,9 @@ impl Verifier {
         Ok(Verified { claims, kind })
     }
 
-    fn check_time(&self, claims: &Claims, now: UnixTime) -> Result<(), Error> {
+    /// The time rules (`exp`, `iat`, `nbf`, leeway, maximum lifetime), shared with the
+    /// signed-install verifier.
+    pub(crate) fn check_time(&self, claims: &Claims, now: UnixTime) -> Result<(), Error> {
         let now = now.as_secs();
         let (iat, exp) = (claims.iat().as_secs(), claims.exp().as_secs());
         // Dates are capped at year 9999 and leeway at 300 s, so these additions cannot
@@ -286,7 +288,8 @@ impl Verifier {
     }
 }
 
-fn check_qsh(qsh: Option<&str>, policy: QshPolicy<'_, '_>) -> Result<TokenKind, Error> {
+/// The qsh rules of a [`QshPolicy`], shared with the signed-install verifier.
+pub(crate) fn check_qsh(qsh: Option<&str>, policy: QshPolicy<'_, '_>) -> Result<TokenKind, Error> {
     let qsh = qsh.ok_or(Error::MissingClaim(Claim::Qsh))?;
     let is_context = qsh == CONTEXT_QSH;
     match policy {

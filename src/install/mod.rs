@@ -1,0 +1,365 @@
+//! Signed install: the RS256 tokens Atlassian signs for the `installed` and `uninstalled`
+//! lifecycle callbacks, verified with a public key the caller found by the token's `kid`.
+
+mod key;
+mod payload;
+
+use crate::canonical::CanonicalRequest;
+use crate::claims::Claims;
+use crate::error::{Error, TokenPart};
+use crate::jws::{self, Header, Segments, HS256};
+use crate::qsh::{Qsh, CONTEXT_QSH};
+use crate::time::UnixTime;
+use crate::verify::{check_qsh, QshPolicy, Verifier};
+
+pub use key::{InstallKey, MAX_RSA_BITS, MIN_RSA_BITS};
+pub use payload::{LifecyclePayload, MAX_LIFECYCLE_BODY};
+
+/// The one algorithm of signed-install tokens.
+const RS256: &str = "RS256";
+
+/// Longest `kid` accepted, in bytes.
+const MAX_KID_LEN: usize = 64;
+
+/// Checks a key id before anything uses it: 1 to 64 characters of `A-Z a-z 0-9 . _ -`, and no
+/// `..` anywhere. Returns it unchanged.
+///
+/// The `kid` comes from an unverified token and becomes part of the URL of the key to fetch
+/// (`https://connect-install-keys.atlassian.com/<kid>`): with this allow-list it can only be
+/// one plain path segment, never a path traversal (`../x`, `%2e%2e`), another host
+/// (`//evil.example/k`, `https://...`, `\\evil.example\k`), a query, a fragment or a header
+/// injection (`\r\n`). [`InstallToken::parse`] applies it; a key fetcher that takes a `kid`
+/// from anywhere else must apply it too.
+///
+/// ```
+/// use atlassian_connect_jwt::{validate_kid, Error};
+///
+/// assert_eq!(validate_kid("0e50fccb-239d-4991-a5db-dc850ba3f236"), Ok("0e50fccb-239d-4991-a5db-dc850ba3f236"));
+/// assert_eq!(validate_kid(""), Err(Error::MissingKeyId));
+/// assert_eq!(validate_kid("../../x"), Err(Error::InvalidKeyId));
+/// assert_eq!(validate_kid("//evil.example/k"), Err(Error::InvalidKeyId));
+/// ```
+///
+/// # Errors
+///
+/// [`Error::MissingKeyId`] for `""`, [`Error::InvalidKeyId`] otherwise.
+pub fn validate_kid(kid: &str) -> Result<&str, Error> {
+    if kid.is_empty() {
+        return Err(Error::MissingKeyId);
+    }
+    let allowed = kid.len() <= MAX_KID_LEN
+        && kid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && !kid.contains("..");
+    if allowed {
+        Ok(kid)
+    } else {
+        Err(Error::InvalidKeyId)
+    }
+}
+
+/// A lifecycle token whose form, RS256 header, `kid` and claim types have been checked, but
+/// not yet its signature: only its key id may be read, to find the public key.
+///
+/// ```
+/// use atlassian_connect_jwt::{Error, InstallToken};
+///
+/// // An HS256 token is refused on a lifecycle route before any key is looked up.
+/// let hs256 = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJ0ZXN0LWNsaWVudC1rZXkiLCJpYXQiOjE3MDAwMDAwMDAsImV4cCI6MTcwMDAwMDE4MCwicXNoIjoiY29udGV4dC1xc2gifQ.Y_-fycsTC1VmKefYSFe0PL3HLJ3yBoGVJPW68NX1nfo";
+/// assert_eq!(InstallToken::parse(hs256).unwrap_err(), Error::SymmetricTokenOnLifecycleRoute);
+/// ```
+pub struct InstallToken<'t> {
+    segments: Segments<'t>,
+    kid: Box<str>,
+    claims: Claims,
+}
+
+impl<'t> InstallToken<'t> {
+    /// Checks the token's form and size, its header (no `crit`; `alg` exactly `RS256`;
+    /// `typ` absent or `JWT`; `kid` present and allowed by [`validate_kid`]) and its claim
+    /// types (`iss`, `iat`, `exp` required).
+    ///
+    /// # Errors
+    ///
+    /// Form errors as for HS256 tokens; [`Error::SymmetricTokenOnLifecycleRoute`] when `alg`
+    /// is `HS256`, [`Error::UnsupportedAlgorithm`] for any other algorithm;
+    /// [`Error::MissingKeyId`] or [`Error::InvalidKeyId`]; claim-type errors.
+    pub fn parse(token: &'t str) -> Result<Self, Error> {
+        let segments = jws::split(token)?;
+        let header_json = jws::decode(segments.header, TokenPart::Header)?;
+        let header = Header::read(&header_json)?;
+        header.check(RS256).map_err(|error| match error {
+            Error::UnsupportedAlgorithm { .. } if header.alg() == Some(HS256) => {
+                Error::SymmetricTokenOnLifecycleRoute
+            }
+            other => other,
+        })?;
+        let kid = header.kid()?.ok_or(Error::MissingKeyId)?;
+        let kid = validate_kid(&kid)?.into();
+        let claims = Claims::decode(segments.payload)?;
+        Ok(Self {
+            segments,
+            kid,
+            claims,
+        })
+    }
+
+    /// The `kid` of the key that must have signed the token, already checked by
+    /// [`validate_kid`]: safe to append to the key server's base URL as one path segment.
+    #[must_use]
+    pub fn key_id(&self) -> &str {
+        &self.kid
+    }
+}
+
+impl core::fmt::Debug for InstallToken<'_> {
+    // The claims and the key id, never the token text.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("InstallToken")
+            .field("kid", &self.kid)
+            .field("claims", &self.claims)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checks the RS256 tokens of signed-install lifecycle callbacks (`installed`,
+/// `uninstalled`). Holds no secrets.
+///
+/// The policy: the app's base URLs (the token's `aud` must name one), the time rules of a
+/// [`Verifier`] (leeway, optional maximum lifetime; the same checks), and the paths of the
+/// two lifecycle callbacks relative to the app's base URL (`/installed` and `/uninstalled` by
+/// default), which tell a token for the other callback from one for an unrelated request.
+///
+/// `aud` may be a string or an array; it matches when any element equals a configured base
+/// URL exactly, apart from one trailing `/` on either side (RFC 7519 §4.1.3). ACE (atlassian-
+/// connect-express) compares only `aud[0]`; a token it accepts, this accepts too.
+///
+/// ```no_run
+/// use atlassian_connect_jwt::{CanonicalRequest, InstallKey, InstallToken, InstallVerifier, UnixTime};
+///
+/// # fn fetch_pem(kid: &str) -> String { unimplemented!() }
+/// # fn handle(token: &str, body: &str) -> Result<(), atlassian_connect_jwt::Error> {
+/// let verifier = InstallVerifier::new("https://app.example.com")?;
+/// let request = CanonicalRequest::from_target("POST", "/installed", None)?;
+/// let parsed = InstallToken::parse(token)?;
+/// // Fetch the PEM from https://connect-install-keys.atlassian.com/<kid> (cache it by kid).
+/// let key = InstallKey::from_pem(&fetch_pem(parsed.key_id()))?;
+/// let install = verifier.verify(parsed, body, &request, &key, UnixTime::now())?;
+/// let payload = install.payload();
+/// // Persist payload.shared_secret() for payload.client_key().
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstallVerifier {
+    base_urls: Vec<String>,
+    time: Verifier,
+    /// The qsh of `POST <installed path>`.
+    installed: Qsh,
+    /// The qsh of `POST <uninstalled path>`.
+    uninstalled: Qsh,
+}
+
+impl InstallVerifier {
+    /// A verifier for an app whose descriptor `baseUrl` is `app_base_url`, with the default
+    /// time rules of [`Verifier::new`] and the callback paths `/installed` and `/uninstalled`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidBaseUrl`] unless `app_base_url` is an absolute URL (`scheme://...`).
+    pub fn new(app_base_url: &str) -> Result<Self, Error> {
+        Ok(Self {
+            base_urls: vec![base_url(app_base_url)?],
+            time: Verifier::new(),
+            installed: lifecycle_qsh("/installed")?,
+            uninstalled: lifecycle_qsh("/uninstalled")?,
+        })
+    }
+
+    /// Accepts tokens for one more base URL too (a staging or renamed host, say).
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn with_base_url(mut self, app_base_url: &str) -> Result<Self, Error> {
+        self.base_urls.push(base_url(app_base_url)?);
+        Ok(self)
+    }
+
+    /// The time rules: leeway and maximum lifetime are those of `verifier` (see
+    /// [`Verifier::with_leeway`] and [`Verifier::with_max_lifetime`]).
+    #[must_use]
+    pub fn with_time_rules(self, verifier: Verifier) -> Self {
+        Self {
+            time: verifier,
+            ..self
+        }
+    }
+
+    /// The lifecycle callback paths of the app's descriptor, relative to its base URL
+    /// (`lifecycle.installed` and `lifecycle.uninstalled`), when they are not `/installed`
+    /// and `/uninstalled`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::PathTooLong`] for a path over [`MAX_PATH_LEN`](crate::MAX_PATH_LEN).
+    pub fn with_lifecycle_paths(self, installed: &str, uninstalled: &str) -> Result<Self, Error> {
+        Ok(Self {
+            installed: lifecycle_qsh(installed)?,
+            uninstalled: lifecycle_qsh(uninstalled)?,
+            ..self
+        })
+    }
+
+    /// Verifies a parsed lifecycle token with `key` (the public key of its
+    /// [`key_id`](InstallToken::key_id)), for the callback `request` (as received, its base
+    /// path stripped) carrying `body`, at `now`.
+    ///
+    /// # Errors
+    ///
+    /// The [`Error`] of the first check that fails, in this order (after those of
+    /// [`InstallToken::parse`]): signature ([`Error::InvalidSignature`]), time (as
+    /// [`Verifier`]), audience ([`Error::AudienceMismatch`]), qsh
+    /// ([`Error::ContextTokenNotAllowed`], [`Error::WrongLifecycleEvent`] for a token of the
+    /// other callback, [`Error::QshMismatch`]), body ([`Error::InvalidLifecyclePayload`]),
+    /// issuer ([`Error::IssuerMismatch`] when `iss` is not the body's `clientKey`), and
+    /// [`Error::WrongLifecycleEvent`] when the body's `eventType` names the other callback.
+    pub fn verify(
+        &self,
+        token: InstallToken<'_>,
+        body: &str,
+        request: &CanonicalRequest<'_>,
+        key: &InstallKey,
+        now: UnixTime,
+    ) -> Result<VerifiedInstall, Error> {
+        verify_rs256(key, &token.segments)?;
+        let claims = token.claims;
+        self.time.check_time(&claims, now)?;
+        self.check_audience(&claims)?;
+        let expected = request.qsh();
+        self.check_qsh(&claims, request, expected)?;
+        let payload = LifecyclePayload::parse(body)?;
+        if payload.client_key() != claims.iss() {
+            return Err(Error::IssuerMismatch);
+        }
+        let event_for_request = if expected == self.installed {
+            Some("installed")
+        } else if expected == self.uninstalled {
+            Some("uninstalled")
+        } else {
+            None
+        };
+        if event_for_request.is_some_and(|event| event != payload.event_type()) {
+            return Err(Error::WrongLifecycleEvent);
+        }
+        Ok(VerifiedInstall {
+            claims,
+            key_id: token.kid,
+            payload,
+        })
+    }
+
+    fn check_audience(&self, claims: &Claims) -> Result<(), Error> {
+        let matches = claims.aud().into_iter().any(|aud| {
+            let aud = aud.strip_suffix('/').unwrap_or(aud);
+            self.base_urls.iter().any(|base| base == aud)
+        });
+        if matches {
+            Ok(())
+        } else {
+            Err(Error::AudienceMismatch)
+        }
+    }
+
+    fn check_qsh(
+        &self,
+        claims: &Claims,
+        request: &CanonicalRequest<'_>,
+        expected: Qsh,
+    ) -> Result<(), Error> {
+        match check_qsh(claims.qsh(), QshPolicy::Request(request)) {
+            Err(Error::QshMismatch(mismatch)) => {
+                let presented = claims.qsh().unwrap_or(CONTEXT_QSH);
+                let other_callback = [self.installed, self.uninstalled]
+                    .into_iter()
+                    .any(|qsh| qsh != expected && qsh.matches_hex(presented));
+                Err(if other_callback {
+                    Error::WrongLifecycleEvent
+                } else {
+                    Error::QshMismatch(mismatch)
+                })
+            }
+            other => other.map(|_| ()),
+        }
+    }
+}
+
+/// The qsh of `POST <path>` with no query: what a lifecycle callback's token carries.
+fn lifecycle_qsh(path: &str) -> Result<Qsh, Error> {
+    Ok(CanonicalRequest::from_parts("POST", path, None, None)?.qsh())
+}
+
+/// A base URL as compared with `aud`: absolute, one trailing `/` dropped.
+fn base_url(url: &str) -> Result<String, Error> {
+    let trimmed = url.strip_suffix('/').unwrap_or(url);
+    match trimmed.split_once("://") {
+        Some((scheme, rest)) if !scheme.is_empty() && !rest.is_empty() => Ok(trimmed.to_owned()),
+        _ => Err(Error::InvalidBaseUrl),
+    }
+}
+
+/// Checks an RS256 signature segment: the modulus length, canonical base64url, then `ring`.
+fn verify_rs256(key: &InstallKey, segments: &Segments<'_>) -> Result<(), Error> {
+    // n bytes are ceil(4n/3) unpadded base64url characters; any other length cannot be a
+    // signature by this key (a byte prepended or stripped, say).
+    if segments.signature.len() != (key.signature_len() * 4).div_ceil(3) {
+        return Err(Error::InvalidSignature);
+    }
+    let signature = jws::decode(segments.signature, TokenPart::Signature)?;
+    if key.verify_rs256(segments.signing_input.as_bytes(), &signature) {
+        Ok(())
+    } else {
+        Err(Error::InvalidSignature)
+    }
+}
+
+/// Proof that a lifecycle callback's token verified, with the callback's body: only
+/// [`InstallVerifier`] creates it.
+#[derive(Clone, Debug)]
+pub struct VerifiedInstall {
+    claims: Claims,
+    key_id: Box<str>,
+    payload: LifecyclePayload,
+}
+
+impl VerifiedInstall {
+    /// The tenant's clientKey: the token's `iss`, equal to the body's `clientKey`.
+    #[must_use]
+    pub fn client_key(&self) -> &str {
+        self.claims.iss()
+    }
+
+    /// The `kid` of the key that verified the token.
+    #[must_use]
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// The token's claims.
+    #[must_use]
+    pub fn claims(&self) -> &Claims {
+        &self.claims
+    }
+
+    /// The callback's body.
+    #[must_use]
+    pub fn payload(&self) -> &LifecyclePayload {
+        &self.payload
+    }
+
+    /// The callback's body, by value (to move the shared secret into storage).
+    #[must_use]
+    pub fn into_payload(self) -> LifecyclePayload {
+        self.payload
+    }
+}
