@@ -374,6 +374,7 @@ fn kid_is_required_and_allow_listed_before_use() {
         "a\r\nHost: x",
         long.as_str(),
         "..",
+        ".",
         "a..b",
         "a/b",
         "a b",

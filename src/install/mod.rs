@@ -21,8 +21,8 @@ const RS256: &str = "RS256";
 /// Longest `kid` accepted, in bytes.
 const MAX_KID_LEN: usize = 64;
 
-/// Checks a key id before anything uses it: 1 to 64 characters of `A-Z a-z 0-9 . _ -`, and no
-/// `..` anywhere. Returns it unchanged.
+/// Checks a key id before anything uses it: 1 to 64 characters of `A-Z a-z 0-9 . _ -`, no
+/// `..` anywhere, and not `.` alone. Returns it unchanged.
 ///
 /// The `kid` comes from an unverified token and becomes part of the URL of the key to fetch
 /// (`https://connect-install-keys.atlassian.com/<kid>`): with this allow-list it can only be
@@ -51,7 +51,9 @@ pub fn validate_kid(kid: &str) -> Result<&str, Error> {
         && kid
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-        && !kid.contains("..");
+        && !kid.contains("..")
+        // `.` alone is a path segment that URL resolution reads as "this directory".
+        && kid != ".";
     if allowed {
         Ok(kid)
     } else {
