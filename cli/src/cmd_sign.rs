@@ -4,9 +4,7 @@
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use atlassian_connect_jwt::{
-    BasePath, CanonicalRequest, SharedSecret, SignedToken, Signer, TenantKey, DEFAULT_LIFETIME,
-};
+use atlassian_connect_jwt::{BasePath, CanonicalRequest, SignedToken, Signer, DEFAULT_LIFETIME};
 
 use crate::{input, report};
 
@@ -27,14 +25,8 @@ token (qsh \"context-qsh\") instead, bound to no request. The secret is never pr
                       connect-jwt sign --context --secret SECRET --iss ISS [OPTIONS]"
 )]
 pub(crate) struct Args {
-    /// The shared secret (default: $CONNECT_JWT_SECRET); never printed
-    #[arg(
-        long,
-        value_name = "SECRET",
-        value_parser = input::secret,
-        allow_hyphen_values = true
-    )]
-    secret: Option<SharedSecret>,
+    #[command(flatten)]
+    secret: input::SecretArg,
     /// The issuer: the app key (calls to the product) or the tenant's clientKey
     #[arg(long, value_name = "ISS")]
     iss: String,
@@ -67,7 +59,7 @@ pub(crate) struct Args {
 
 /// Runs `sign`.
 pub(crate) fn run(args: &Args) -> ExitCode {
-    let key = match signing_key(args.secret.as_ref()) {
+    let key = match args.secret.tenant_key() {
         Ok(key) => key,
         Err(status) => return status,
     };
@@ -109,12 +101,6 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         Ok(token) => print_token(&token, args.header),
         Err(err) => report::library(&err),
     }
-}
-
-/// The key of `--secret` or `$CONNECT_JWT_SECRET`; errors are reported.
-pub(crate) fn signing_key(arg: Option<&SharedSecret>) -> Result<TenantKey, ExitCode> {
-    let secret = input::secret_or_env(arg)?;
-    TenantKey::new(&secret).map_err(|err| report::library(&err))
 }
 
 /// Prints the token, or the `Authorization` header carrying it.

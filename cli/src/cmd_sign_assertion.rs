@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use atlassian_connect_jwt::{user_assertion, SharedSecret};
+use atlassian_connect_jwt::user_assertion;
 
 use crate::{cmd_sign, input, report};
 
@@ -19,14 +19,8 @@ grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer. The secret is never prin
 #[derive(Debug, clap::Args)]
 #[command(after_help = AFTER_HELP)]
 pub(crate) struct Args {
-    /// The tenant's shared secret (default: $CONNECT_JWT_SECRET); never printed
-    #[arg(
-        long,
-        value_name = "SECRET",
-        value_parser = input::secret,
-        allow_hyphen_values = true
-    )]
-    secret: Option<SharedSecret>,
+    #[command(flatten)]
+    secret: input::SecretArg,
     /// The app's OAuth client id (the `oauthClientId` of the installed callback)
     #[arg(long, value_name = "ID")]
     client_id: String,
@@ -43,7 +37,7 @@ pub(crate) struct Args {
 
 /// Runs `sign-assertion`.
 pub(crate) fn run(args: &Args) -> ExitCode {
-    let key = match cmd_sign::signing_key(args.secret.as_ref()) {
+    let key = match args.secret.tenant_key() {
         Ok(key) => key,
         Err(status) => return status,
     };

@@ -59,17 +59,10 @@ pub(crate) enum Accept {
 )]
 pub(crate) struct Args {
     /// Read JSON Lines requests on stdin, write one result line per input line
-    #[arg(long)]
+    #[arg(long, conflicts_with = "secret")]
     jsonl: bool,
-    /// The tenant's shared secret (default: $CONNECT_JWT_SECRET); never printed
-    #[arg(
-        long,
-        value_name = "SECRET",
-        value_parser = input::secret,
-        allow_hyphen_values = true,
-        conflicts_with = "jsonl"
-    )]
-    secret: Option<SharedSecret>,
+    #[command(flatten)]
+    secret: input::SecretArg,
     /// App base URL (descriptor baseUrl) or path, stripped from URL's path
     #[arg(long, value_name = "URL")]
     base: Option<String>,
@@ -113,15 +106,10 @@ pub(crate) fn run(args: &Args) -> ExitCode {
 
 /// One token from the command line.
 fn one(args: &Args, method: &str, url: &str, base: Option<&BasePath>) -> ExitCode {
-    let secret = match input::secret_or_env(args.secret.as_ref()) {
-        Ok(secret) => secret,
+    let key = match args.secret.tenant_key() {
+        Ok(key) => key,
         Err(status) => return status,
     };
-    let key = match TenantKey::new(&secret) {
-        Ok(key) => key,
-        Err(err) => return report::library(&err),
-    };
-    drop(secret);
     let leeway = args.leeway.unwrap_or(DEFAULT_LEEWAY);
     let verifier = match Verifier::new().with_leeway(leeway) {
         Ok(verifier) => verifier,

@@ -4,7 +4,7 @@ use std::convert::Infallible;
 use std::process::ExitCode;
 
 use atlassian_connect_jwt::{
-    token_from_authorization, token_from_query, Error, SharedSecret, UnixTime,
+    token_from_authorization, token_from_query, Error, SharedSecret, TenantKey, UnixTime,
 };
 
 use crate::report;
@@ -12,6 +12,27 @@ use crate::report;
 /// The environment variable read when `--secret` is not given. Its value is never shown, not
 /// even in `--help`.
 pub(crate) const SECRET_ENV: &str = "CONNECT_JWT_SECRET";
+
+/// `--secret`, shared by the commands that sign or verify.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SecretArg {
+    /// The tenant's shared secret (default: $CONNECT_JWT_SECRET); never printed
+    #[arg(
+        long = "secret",
+        value_name = "SECRET",
+        value_parser = secret,
+        allow_hyphen_values = true
+    )]
+    secret: Option<SharedSecret>,
+}
+
+impl SecretArg {
+    /// The key of `--secret` or `$CONNECT_JWT_SECRET`; errors are reported.
+    pub(crate) fn tenant_key(&self) -> Result<TenantKey, ExitCode> {
+        let secret = secret_or_env(self.secret.as_ref())?;
+        TenantKey::new(&secret).map_err(|err| report::library(&err))
+    }
+}
 
 /// Wraps `--secret` at once, so that neither `Debug` nor an error message can show it.
 /// (Never fails: an empty secret is refused later, by the library, without echoing it.)
