@@ -187,6 +187,18 @@ pub enum Error {
     /// refused before it is used to find a key.
     #[error("the token's key id is not an allowed key id")]
     InvalidKeyId,
+    /// The key source has no public key with the token's `kid` (the key server answered 404,
+    /// say): the token was not signed by a key the source knows.
+    #[error("no public key is known for the token's key id")]
+    UnknownKeyId,
+    /// The key source could not produce the public key for a reason other than not knowing
+    /// it: the key server timed out, was unreachable, answered with an error status or an
+    /// oversized body. Retrying later may succeed.
+    #[error("the public key could not be fetched: {reason}")]
+    KeyUnavailable {
+        /// What went wrong, in a few words (never a URL or a response body).
+        reason: &'static str,
+    },
     /// The public key is not an RSA public key in PEM (SPKI) form that can verify RS256.
     #[error("invalid public key: {reason}")]
     InvalidPublicKey {
@@ -269,6 +281,8 @@ impl Error {
             Self::LeewayTooLarge { .. } => "leeway-too-large",
             Self::MissingKeyId => "missing-key-id",
             Self::InvalidKeyId => "invalid-key-id",
+            Self::UnknownKeyId => "unknown-key-id",
+            Self::KeyUnavailable { .. } => "key-unavailable",
             Self::InvalidPublicKey { .. } => "invalid-public-key",
             Self::WeakPublicKey { .. } => "weak-public-key",
             Self::SymmetricTokenOnLifecycleRoute => "symmetric-token-on-lifecycle-route",

@@ -86,9 +86,11 @@ pub use error::{Claim, Error, PayloadDefect, QshMismatch, TokenPart};
 pub use extract::{find_token, token_from_authorization, token_from_query};
 #[cfg(feature = "signed-install")]
 pub use install::{
-    validate_kid, InstallKey, InstallToken, InstallVerifier, LifecyclePayload, VerifiedInstall,
-    MAX_LIFECYCLE_BODY, MAX_RSA_BITS, MIN_RSA_BITS,
+    validate_kid, InstallKey, InstallKeySource, InstallToken, InstallVerifier, KeyCache, KeyId,
+    LifecyclePayload, VerifiedInstall, MAX_LIFECYCLE_BODY, MAX_RSA_BITS, MIN_RSA_BITS,
 };
+#[cfg(feature = "signed-install-http")]
+pub use install::{HttpKeySource, ATLASSIAN_INSTALL_KEYS_URL, MAX_KEY_RESPONSE_LEN};
 pub use jws::MAX_TOKEN_LEN;
 pub use qsh::{ParseQshError, Qsh, CONTEXT_QSH};
 pub use query::{MAX_PARAMS, MAX_QUERY_LEN};

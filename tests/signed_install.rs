@@ -1,8 +1,10 @@
 //! Signed install (feature `signed-install`): RS256 lifecycle tokens verified with a public key,
-//! against security-checklist items 48-56 (apart from key fetching) and 5, 6, 7, 18, 22.
+//! against security-checklist items 48-56 and 5, 6, 7, 18, 22.
 //!
 //! RSA key pairs are generated when the tests run; tokens are signed here with the `rsa`
-//! dev-dependency, so every header and payload byte is under the test's control.
+//! dev-dependency, so every header and payload byte is under the test's control. The
+//! submodules in `tests/signed_install/` cover key sources, the key cache, the HTTP key
+//! fetcher (against a real server on 127.0.0.1) and Wycheproof's RSA vectors.
 #![cfg(feature = "signed-install")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -28,6 +30,24 @@ const BASE: &str = "https://app.example.com";
 const CLIENT_KEY: &str = "ck-tenant-1";
 const SECRET: &str = "shared-secret-from-the-body-0123456789";
 const KID: &str = "0e50fccb-239d-4991-a5db-dc850ba3f236";
+
+/// A P-256 public key: a well-formed SPKI PEM that is not RSA.
+const EC_P256: &str = "-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE/RDn7Uwjn9HHlAtTaTezj7qOm8tk
+Ou7gWAZMJJKtD6OJpxrAPNmTy+o15Jjp9BpVt5MRGBG5af/J2FLoAQv+nA==
+-----END PUBLIC KEY-----
+";
+
+/// The whole path against a real key server on 127.0.0.1 (feature `signed-install-http`).
+#[cfg(feature = "signed-install-http")]
+#[path = "signed_install/key_server.rs"]
+mod key_server;
+/// Key sources and the key cache, with an in-process source.
+#[path = "signed_install/key_sources.rs"]
+mod key_sources;
+/// Wycheproof's RSA PKCS#1 v1.5 vectors through `InstallKey`.
+#[path = "signed_install/wycheproof_vectors.rs"]
+mod wycheproof_vectors;
 
 struct Pair {
     private: RsaPrivateKey,
@@ -427,11 +447,6 @@ fn kid_is_required_and_allow_listed_before_use() {
 
 #[test]
 fn only_rsa_spki_keys_of_2048_bits_or_more() {
-    const EC_P256: &str = "-----BEGIN PUBLIC KEY-----
-MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE/RDn7Uwjn9HHlAtTaTezj7qOm8tk
-Ou7gWAZMJJKtD6OJpxrAPNmTy+o15Jjp9BpVt5MRGBG5af/J2FLoAQv+nA==
------END PUBLIC KEY-----
-";
     let invalid = |pem: &str| match InstallKey::from_pem(pem) {
         Err(Error::InvalidPublicKey { .. }) => {}
         other => panic!("{pem:?}: {other:?}"),

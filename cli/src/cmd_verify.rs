@@ -224,35 +224,9 @@ impl Check<'_> {
     fn invalid(&self, out: &mut String, invalid: &Invalid) {
         let err = &invalid.error;
         let _ = writeln!(out, "invalid: {} ({})", safe(&err.to_string()), err.code());
-        let leeway = self.leeway;
-        let at = |secs: u64| {
-            let time = UnixTime::from_secs(secs);
-            format!(
-                "{} ({})",
-                timefmt::utc(time),
-                timefmt::relative(time, self.now)
-            )
-        };
+        timefmt::explain_failure(out, err, self.now, self.leeway);
         match err {
             Error::QshMismatch(mismatch) => self.mismatch(out, mismatch),
-            Error::Expired { exp, .. } => {
-                let exp = UnixTime::from_secs(*exp);
-                let _ = writeln!(
-                    out,
-                    "  exp: {}, beyond the {leeway} s leeway",
-                    timefmt::utc_and_expiry(exp, self.now)
-                );
-            }
-            Error::NotYetValid { nbf, .. } => {
-                let _ = writeln!(out, "  nbf: {}, beyond the {leeway} s leeway", at(*nbf));
-            }
-            Error::IssuedInFuture { iat, .. } => {
-                let _ = writeln!(
-                    out,
-                    "  iat: {}, beyond the {leeway} s leeway: check the clocks",
-                    at(*iat)
-                );
-            }
             Error::ContextTokenNotAllowed => {
                 let _ = writeln!(
                     out,

@@ -11,6 +11,7 @@ mod cmd_qsh;
 mod cmd_sign;
 mod cmd_sign_assertion;
 mod cmd_verify;
+mod cmd_verify_install;
 mod help;
 mod input;
 mod jsonl;
@@ -42,6 +43,8 @@ enum Command {
     Decode(cmd_decode::Args),
     /// Verify a token for a request with a shared secret, or many as JSON Lines (--jsonl)
     Verify(cmd_verify::Args),
+    /// Verify a signed-install lifecycle callback (installed/uninstalled): RS256 token and body
+    VerifyInstall(cmd_verify_install::Args),
     /// Sign a token for a request (or a context token, --context)
     Sign(cmd_sign::Args),
     /// Sign the user-impersonation assertion (OAuth 2.0 JWT bearer grant)
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
         Some(Command::Canonical(args)) => cmd_canonical::run(args),
         Some(Command::Decode(args)) => cmd_decode::run(args),
         Some(Command::Verify(args)) => cmd_verify::run(args),
+        Some(Command::VerifyInstall(args)) => cmd_verify_install::run(args),
         Some(Command::Sign(args)) => cmd_sign::run(args),
         Some(Command::SignAssertion(args)) => cmd_sign_assertion::run(args),
         None => help::print(&mut command),

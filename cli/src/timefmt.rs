@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use atlassian_connect_jwt::UnixTime;
+use atlassian_connect_jwt::{Error, UnixTime};
 
 /// `2023-11-14T22:13:20Z` for a Unix time in seconds (any `u64`: years past 9999 get more
 /// digits).
@@ -90,6 +90,32 @@ pub(crate) fn expiry(exp: UnixTime, now: UnixTime) -> String {
 /// `2023-11-14T22:16:20Z (expires in 2 min)`.
 pub(crate) fn utc_and_expiry(exp: UnixTime, now: UnixTime) -> String {
     format!("{} ({})", utc(exp), expiry(exp, now))
+}
+
+/// The detail line under a failed time check (`exp`, `nbf` or `iat` beyond the leeway), as
+/// `verify` and `verify-install` print it; nothing for other errors.
+pub(crate) fn explain_failure(out: &mut String, err: &Error, now: UnixTime, leeway: u64) {
+    let at = |secs: u64| {
+        let time = UnixTime::from_secs(secs);
+        format!("{} ({})", utc(time), relative(time, now))
+    };
+    // Writing into a String cannot fail.
+    let _ = match err {
+        Error::Expired { exp, .. } => writeln!(
+            out,
+            "  exp: {}, beyond the {leeway} s leeway",
+            utc_and_expiry(UnixTime::from_secs(*exp), now)
+        ),
+        Error::NotYetValid { nbf, .. } => {
+            writeln!(out, "  nbf: {}, beyond the {leeway} s leeway", at(*nbf))
+        }
+        Error::IssuedInFuture { iat, .. } => writeln!(
+            out,
+            "  iat: {}, beyond the {leeway} s leeway: check the clocks",
+            at(*iat)
+        ),
+        _ => Ok(()),
+    };
 }
 
 #[cfg(test)]

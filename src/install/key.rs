@@ -178,12 +178,25 @@ impl InstallKey {
         self.bits.div_ceil(8)
     }
 
-    /// Whether `signature` is this key's RSASSA-PKCS1-v1_5 SHA-256 signature of `message`.
-    pub(crate) fn verify_rs256(&self, message: &[u8], signature: &[u8]) -> bool {
-        signature.len() == self.signature_len()
+    /// Checks that `signature` is this key's RSASSA-PKCS1-v1_5 SHA-256 signature (RS256) of
+    /// `message`: the signature exactly as long as the modulus, then `ring`'s verification.
+    ///
+    /// [`InstallVerifier`](crate::InstallVerifier) calls it on a token's signing input; it is
+    /// public for other RS256 uses and for checking the key layer against test vectors.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidSignature`] for any signature that does not verify.
+    pub fn verify_rs256(&self, message: &[u8], signature: &[u8]) -> Result<(), Error> {
+        let valid = signature.len() == self.signature_len()
             && UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &self.rsa_public_key)
                 .verify(message, signature)
-                .is_ok()
+                .is_ok();
+        if valid {
+            Ok(())
+        } else {
+            Err(Error::InvalidSignature)
+        }
     }
 }
 

@@ -1,8 +1,13 @@
 //! Signed install: the RS256 tokens Atlassian signs for the `installed` and `uninstalled`
 //! lifecycle callbacks, verified with a public key the caller found by the token's `kid`.
 
+mod cache;
+#[cfg(feature = "signed-install-http")]
+mod http;
 mod key;
+mod key_id;
 mod payload;
+mod source;
 
 use crate::canonical::CanonicalRequest;
 use crate::claims::Claims;
@@ -12,54 +17,16 @@ use crate::qsh::{Qsh, CONTEXT_QSH};
 use crate::time::UnixTime;
 use crate::verify::{check_qsh, QshPolicy, Verifier};
 
+pub use cache::KeyCache;
+#[cfg(feature = "signed-install-http")]
+pub use http::{HttpKeySource, ATLASSIAN_INSTALL_KEYS_URL, MAX_KEY_RESPONSE_LEN};
 pub use key::{InstallKey, MAX_RSA_BITS, MIN_RSA_BITS};
+pub use key_id::{validate_kid, KeyId};
 pub use payload::{LifecyclePayload, MAX_LIFECYCLE_BODY};
+pub use source::InstallKeySource;
 
 /// The one algorithm of signed-install tokens.
 const RS256: &str = "RS256";
-
-/// Longest `kid` accepted, in bytes.
-const MAX_KID_LEN: usize = 64;
-
-/// Checks a key id before anything uses it: 1 to 64 characters of `A-Z a-z 0-9 . _ -`, no
-/// `..` anywhere, and not `.` alone. Returns it unchanged.
-///
-/// The `kid` comes from an unverified token and becomes part of the URL of the key to fetch
-/// (`https://connect-install-keys.atlassian.com/<kid>`): with this allow-list it can only be
-/// one plain path segment, never a path traversal (`../x`, `%2e%2e`), another host
-/// (`//evil.example/k`, `https://...`, `\\evil.example\k`), a query, a fragment or a header
-/// injection (`\r\n`). [`InstallToken::parse`] applies it; a key fetcher that takes a `kid`
-/// from anywhere else must apply it too.
-///
-/// ```
-/// use atlassian_connect_jwt::{validate_kid, Error};
-///
-/// assert_eq!(validate_kid("0e50fccb-239d-4991-a5db-dc850ba3f236"), Ok("0e50fccb-239d-4991-a5db-dc850ba3f236"));
-/// assert_eq!(validate_kid(""), Err(Error::MissingKeyId));
-/// assert_eq!(validate_kid("../../x"), Err(Error::InvalidKeyId));
-/// assert_eq!(validate_kid("//evil.example/k"), Err(Error::InvalidKeyId));
-/// ```
-///
-/// # Errors
-///
-/// [`Error::MissingKeyId`] for `""`, [`Error::InvalidKeyId`] otherwise.
-pub fn validate_kid(kid: &str) -> Result<&str, Error> {
-    if kid.is_empty() {
-        return Err(Error::MissingKeyId);
-    }
-    let allowed = kid.len() <= MAX_KID_LEN
-        && kid
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-        && !kid.contains("..")
-        // `.` alone is a path segment that URL resolution reads as "this directory".
-        && kid != ".";
-    if allowed {
-        Ok(kid)
-    } else {
-        Err(Error::InvalidKeyId)
-    }
-}
 
 /// A lifecycle token whose form, RS256 header, `kid` and claim types have been checked, but
 /// not yet its signature: only its key id may be read, to find the public key.
@@ -73,7 +40,7 @@ pub fn validate_kid(kid: &str) -> Result<&str, Error> {
 /// ```
 pub struct InstallToken<'t> {
     segments: Segments<'t>,
-    kid: Box<str>,
+    kid: KeyId,
     claims: Claims,
 }
 
@@ -98,7 +65,7 @@ impl<'t> InstallToken<'t> {
             other => other,
         })?;
         let kid = header.kid()?.ok_or(Error::MissingKeyId)?;
-        let kid = validate_kid(&kid)?.into();
+        let kid = KeyId::new(&kid)?;
         let claims = Claims::decode(segments.payload)?;
         Ok(Self {
             segments,
@@ -110,7 +77,7 @@ impl<'t> InstallToken<'t> {
     /// The `kid` of the key that must have signed the token, already checked by
     /// [`validate_kid`]: safe to append to the key server's base URL as one path segment.
     #[must_use]
-    pub fn key_id(&self) -> &str {
+    pub fn key_id(&self) -> &KeyId {
         &self.kid
     }
 }
@@ -261,6 +228,30 @@ impl InstallVerifier {
         })
     }
 
+    /// Parses `token`, asks `keys` for the public key of its `kid`, and verifies it as
+    /// [`verify`](Self::verify) does: the whole lifecycle check in one call.
+    ///
+    /// The `kid` is checked before `keys` is asked, so a malformed or hostile `kid` never
+    /// reaches a key server; every error of [`InstallToken::parse`] comes first.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`InstallToken::parse`], then those of the key source
+    /// ([`Error::UnknownKeyId`], [`Error::KeyUnavailable`], ...), then those of
+    /// [`verify`](Self::verify).
+    pub async fn verify_async(
+        &self,
+        token: &str,
+        body: &str,
+        request: &CanonicalRequest<'_>,
+        keys: &impl InstallKeySource,
+        now: UnixTime,
+    ) -> Result<VerifiedInstall, Error> {
+        let token = InstallToken::parse(token)?;
+        let key = keys.install_key(token.key_id()).await?;
+        self.verify(token, body, request, &key, now)
+    }
+
     fn check_audience(&self, claims: &Claims) -> Result<(), Error> {
         let matches = claims.aud().into_iter().any(|aud| {
             let aud = aud.strip_suffix('/').unwrap_or(aud);
@@ -281,10 +272,15 @@ impl InstallVerifier {
     ) -> Result<(), Error> {
         match check_qsh(claims.qsh(), QshPolicy::Request(request)) {
             Err(Error::QshMismatch(mismatch)) => {
+                // The request is one lifecycle callback and the token is for the other.
                 let presented = claims.qsh().unwrap_or(CONTEXT_QSH);
-                let other_callback = [self.installed, self.uninstalled]
-                    .into_iter()
-                    .any(|qsh| qsh != expected && qsh.matches_hex(presented));
+                let other_callback = if expected == self.installed {
+                    self.uninstalled.matches_hex(presented)
+                } else if expected == self.uninstalled {
+                    self.installed.matches_hex(presented)
+                } else {
+                    false
+                };
                 Err(if other_callback {
                     Error::WrongLifecycleEvent
                 } else {
@@ -318,11 +314,7 @@ fn verify_rs256(key: &InstallKey, segments: &Segments<'_>) -> Result<(), Error> 
         return Err(Error::InvalidSignature);
     }
     let signature = jws::decode(segments.signature, TokenPart::Signature)?;
-    if key.verify_rs256(segments.signing_input.as_bytes(), &signature) {
-        Ok(())
-    } else {
-        Err(Error::InvalidSignature)
-    }
+    key.verify_rs256(segments.signing_input.as_bytes(), &signature)
 }
 
 /// Proof that a lifecycle callback's token verified, with the callback's body: only
@@ -330,7 +322,7 @@ fn verify_rs256(key: &InstallKey, segments: &Segments<'_>) -> Result<(), Error> 
 #[derive(Clone, Debug)]
 pub struct VerifiedInstall {
     claims: Claims,
-    key_id: Box<str>,
+    key_id: KeyId,
     payload: LifecyclePayload,
 }
 
@@ -343,7 +335,7 @@ impl VerifiedInstall {
 
     /// The `kid` of the key that verified the token.
     #[must_use]
-    pub fn key_id(&self) -> &str {
+    pub fn key_id(&self) -> &KeyId {
         &self.key_id
     }
 

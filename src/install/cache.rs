@@ -1,0 +1,351 @@
+//! A bounded, time-limited cache in front of any key source. However many requests want one
+//! key id at the same moment, the source is asked once; failures are kept only briefly.
+
+use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll, Waker};
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::key::InstallKey;
+use super::key_id::KeyId;
+use super::source::InstallKeySource;
+use crate::error::Error;
+
+/// Key ids kept by default.
+const DEFAULT_CAPACITY: usize = 64;
+
+/// How long a found key is kept by default: Atlassian never changes the key behind a `kid`
+/// (it rotates by publishing a new `kid`), so the limit only bounds how long a withdrawn key
+/// stays usable.
+const DEFAULT_TTL: Duration = Duration::from_secs(60 * 60);
+
+/// How long a failure is kept by default: long enough that a burst of tokens naming one
+/// unknown or unreachable key causes one fetch, short enough that a key server outage ends
+/// for the app soon after it ends for Atlassian.
+const DEFAULT_FAILURE_TTL: Duration = Duration::from_secs(5);
+
+/// Caches the answers of an [`InstallKeySource`] by key id.
+///
+/// - **Bounded**: at most `capacity` key ids (64 by default) are kept; when full, an expired
+///   entry goes first, then a failure, then the key closest to expiry.
+/// - **Time-limited**: a key is kept for the TTL (1 hour by default), a failure
+///   ([`Error::UnknownKeyId`], [`Error::KeyUnavailable`], an unusable key) for the failure TTL
+///   (5 seconds by default).
+/// - **Coalescing**: while the source is being asked for a key id, every other request for
+///   it waits for that answer instead of asking again. If the asking request is cancelled
+///   (its future dropped), one of the waiting requests asks instead.
+///
+/// It is runtime-agnostic (a `std` mutex held only for map operations, never across an
+/// `.await`), and is itself an [`InstallKeySource`]. Share one cache (in an `Arc` or a
+/// `static`) between all requests.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::time::Duration;
+/// use atlassian_connect_jwt::{InstallKey, KeyCache};
+///
+/// let pinned: HashMap<String, InstallKey> = HashMap::new();
+/// let keys = KeyCache::new(pinned)
+///     .with_capacity(16)
+///     .with_ttl(Duration::from_secs(600))
+///     .with_failure_ttl(Duration::from_secs(2));
+/// assert!(keys.is_empty());
+/// ```
+pub struct KeyCache<S> {
+    source: S,
+    capacity: usize,
+    ttl: Duration,
+    failure_ttl: Duration,
+    slots: Mutex<Slots>,
+}
+
+/// What the cache holds, behind its mutex.
+#[derive(Default)]
+struct Slots {
+    by_kid: HashMap<KeyId, Slot>,
+    /// Numbers fetches, so a waiter knows whether the answer it sees is the one it waited for.
+    next_fetch: u64,
+}
+
+enum Slot {
+    /// The source is being asked; these tasks wait for the answer.
+    Fetching { fetch: u64, waiters: Vec<Waker> },
+    /// The source's answer; `expires` is `None` for a TTL too long to represent.
+    Done {
+        fetch: u64,
+        answer: Result<InstallKey, Error>,
+        expires: Option<Instant>,
+    },
+}
+
+impl Slot {
+    fn is_stale(&self, now: Instant) -> bool {
+        matches!(self, Self::Done { expires: Some(expires), .. } if now >= *expires)
+    }
+}
+
+/// What a request does after looking in the cache.
+enum Lookup {
+    /// Answer with this.
+    Found(Result<InstallKey, Error>),
+    /// Ask the source; `Some(fetch)` when the answer is to be stored under that number.
+    Fetch(Option<u64>),
+    /// Wait for fetch number `fetch` to finish, then look again.
+    Wait(u64),
+}
+
+impl<S> KeyCache<S> {
+    /// A cache in front of `source`: 64 key ids, keys kept 1 hour, failures 5 seconds.
+    pub fn new(source: S) -> Self {
+        Self {
+            source,
+            capacity: DEFAULT_CAPACITY,
+            ttl: DEFAULT_TTL,
+            failure_ttl: DEFAULT_FAILURE_TTL,
+            slots: Mutex::new(Slots::default()),
+        }
+    }
+
+    /// Keeps at most `capacity` key ids. With `0` nothing is kept and every request asks the
+    /// source.
+    #[must_use]
+    pub fn with_capacity(self, capacity: usize) -> Self {
+        Self { capacity, ..self }
+    }
+
+    /// Keeps a found key for `ttl`.
+    #[must_use]
+    pub fn with_ttl(self, ttl: Duration) -> Self {
+        Self { ttl, ..self }
+    }
+
+    /// Keeps a failure for `failure_ttl`. Requests that were already waiting for the failed
+    /// fetch get its answer whatever this is.
+    #[must_use]
+    pub fn with_failure_ttl(self, failure_ttl: Duration) -> Self {
+        Self {
+            failure_ttl,
+            ..self
+        }
+    }
+
+    /// The source behind the cache.
+    pub fn source(&self) -> &S {
+        &self.source
+    }
+
+    /// How many key ids the cache holds now (answers, expired or not, and fetches under way).
+    pub fn len(&self) -> usize {
+        self.lock().by_kid.len()
+    }
+
+    /// Whether the cache holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets every answer (a key withdrawn early, say); fetches under way finish normally.
+    pub fn clear(&self) {
+        self.lock()
+            .by_kid
+            .retain(|_, slot| matches!(slot, Slot::Fetching { .. }));
+    }
+
+    /// The cache is never left inconsistent while locked (no code that can panic runs under
+    /// the lock), so a poisoned lock is used as it is.
+    fn lock(&self) -> MutexGuard<'_, Slots> {
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Looks `kid` up. `waited_for` is the fetch this request waited for, whose answer it
+    /// takes even if already stale (a zero TTL must not make waiters fetch again).
+    fn look_up(&self, kid: &KeyId, waited_for: Option<u64>) -> Lookup {
+        let now = Instant::now();
+        let mut slots = self.lock();
+        match slots.by_kid.get(kid) {
+            Some(Slot::Fetching { fetch, .. }) => return Lookup::Wait(*fetch),
+            Some(Slot::Done {
+                fetch,
+                answer,
+                expires,
+            }) if waited_for == Some(*fetch) || expires.is_none_or(|e| now < e) => {
+                return Lookup::Found(answer.clone());
+            }
+            Some(Slot::Done { .. }) | None => {}
+        }
+        slots.by_kid.remove(kid);
+        if !slots.make_room(self.capacity, now) {
+            return Lookup::Fetch(None);
+        }
+        let fetch = slots.next_fetch;
+        slots.next_fetch = fetch.wrapping_add(1);
+        slots.by_kid.insert(
+            kid.clone(),
+            Slot::Fetching {
+                fetch,
+                waiters: Vec::new(),
+            },
+        );
+        Lookup::Fetch(Some(fetch))
+    }
+}
+
+impl Slots {
+    /// Makes room for one more key id, evicting stale answers, then a failure, then the key
+    /// closest to expiry. Fetches under way are never evicted (their waiters need them), so
+    /// with every slot fetching there is no room: `false`.
+    fn make_room(&mut self, capacity: usize, now: Instant) -> bool {
+        if self.by_kid.len() < capacity {
+            return true;
+        }
+        self.by_kid.retain(|_, slot| !slot.is_stale(now));
+        if self.by_kid.len() < capacity {
+            return true;
+        }
+        let victim = self
+            .by_kid
+            .iter()
+            .filter_map(|(kid, slot)| match slot {
+                Slot::Done {
+                    answer, expires, ..
+                } => Some(((answer.is_ok(), expires.is_none(), *expires), kid)),
+                Slot::Fetching { .. } => None,
+            })
+            .min_by_key(|(rank, _)| *rank)
+            .map(|(_, kid)| kid.clone());
+        match victim {
+            Some(kid) => {
+                self.by_kid.remove(&kid);
+                self.by_kid.len() < capacity
+            }
+            None => false,
+        }
+    }
+}
+
+impl<S: InstallKeySource + Sync> InstallKeySource for KeyCache<S> {
+    async fn install_key(&self, kid: &KeyId) -> Result<InstallKey, Error> {
+        let mut waited_for = None;
+        loop {
+            match self.look_up(kid, waited_for) {
+                Lookup::Found(answer) => return answer,
+                Lookup::Fetch(fetch) => {
+                    let pending = PendingFetch {
+                        cache: self,
+                        kid,
+                        fetch,
+                    };
+                    let answer = self.source.install_key(kid).await;
+                    pending.finish(&answer);
+                    return answer;
+                }
+                Lookup::Wait(fetch) => {
+                    WaitForFetch {
+                        cache: self,
+                        kid,
+                        fetch,
+                    }
+                    .await;
+                    waited_for = Some(fetch);
+                }
+            }
+        }
+    }
+}
+
+/// A fetch under way. Finishing stores the answer and wakes the waiters; dropping it
+/// unfinished (the request was cancelled) removes the slot and wakes them, so that one of
+/// them fetches instead.
+struct PendingFetch<'c, S> {
+    cache: &'c KeyCache<S>,
+    kid: &'c KeyId,
+    fetch: Option<u64>,
+}
+
+impl<S> PendingFetch<'_, S> {
+    fn finish(mut self, answer: &Result<InstallKey, Error>) {
+        let Some(fetch) = self.fetch.take() else {
+            return;
+        };
+        let ttl = match answer {
+            Ok(_) => self.cache.ttl,
+            Err(_) => self.cache.failure_ttl,
+        };
+        let done = Slot::Done {
+            fetch,
+            answer: answer.clone(),
+            expires: Instant::now().checked_add(ttl),
+        };
+        self.replace(fetch, Some(done));
+    }
+
+    /// Replaces this fetch's slot (if it is still there) and wakes its waiters.
+    fn replace(&self, fetch: u64, with: Option<Slot>) {
+        let waiters = {
+            let mut slots = self.cache.lock();
+            let ours = matches!(
+                slots.by_kid.get(self.kid),
+                Some(Slot::Fetching { fetch: f, .. }) if *f == fetch
+            );
+            if !ours {
+                return;
+            }
+            let previous = match with {
+                Some(slot) => slots.by_kid.insert(self.kid.clone(), slot),
+                None => slots.by_kid.remove(self.kid),
+            };
+            match previous {
+                Some(Slot::Fetching { waiters, .. }) => waiters,
+                _ => Vec::new(),
+            }
+        };
+        waiters.into_iter().for_each(Waker::wake);
+    }
+}
+
+impl<S> Drop for PendingFetch<'_, S> {
+    fn drop(&mut self) {
+        if let Some(fetch) = self.fetch.take() {
+            self.replace(fetch, None);
+        }
+    }
+}
+
+/// Resolves once fetch number `fetch` of `kid` is no longer under way.
+struct WaitForFetch<'c, S> {
+    cache: &'c KeyCache<S>,
+    kid: &'c KeyId,
+    fetch: u64,
+}
+
+impl<S> Future for WaitForFetch<'_, S> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut slots = self.cache.lock();
+        match slots.by_kid.get_mut(self.kid) {
+            Some(Slot::Fetching { fetch, waiters }) if *fetch == self.fetch => {
+                if !waiters.iter().any(|waker| waker.will_wake(cx.waker())) {
+                    waiters.push(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+            _ => Poll::Ready(()),
+        }
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for KeyCache<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyCache")
+            .field("source", &self.source)
+            .field("capacity", &self.capacity)
+            .field("ttl", &self.ttl)
+            .field("failure_ttl", &self.failure_ttl)
+            .field("len", &self.len())
+            .finish()
+    }
+}
