@@ -44,10 +44,12 @@ pub(crate) struct Args {
     /// The public key of the token's kid, as a PEM file (-----BEGIN PUBLIC KEY-----)
     #[arg(long, value_name = "PEM_FILE", required_unless_present = "key_url")]
     key: Option<PathBuf>,
-    /// Fetch the key of the token's kid from BASE/<kid> [default BASE:
-    /// https://connect-install-keys.atlassian.com]
+    // The help text is an attribute: it shows `<kid>` and a bare URL, which rustdoc would
+    // read as HTML and a link.
     #[arg(
         long,
+        help = "Fetch the key of the token's kid from BASE/<kid> \
+                [default BASE: https://connect-install-keys.atlassian.com]",
         value_name = "BASE",
         num_args = 0..=1,
         default_missing_value = ATLASSIAN_INSTALL_KEYS_URL,

@@ -15,7 +15,7 @@ const MAX_KID_LEN: usize = 64;
 /// (`https://connect-install-keys.atlassian.com/<kid>`): with this allow-list it can only be
 /// one plain path segment, never a path traversal (`../x`, `%2e%2e`), another host
 /// (`//evil.example/k`, `https://...`, `\\evil.example\k`), a query, a fragment or a header
-/// injection (`\r\n`). [`InstallToken::parse`] applies it; a key fetcher that takes a `kid`
+/// injection (`\r\n`). [`InstallToken::parse`](crate::InstallToken::parse) applies it; a key fetcher that takes a `kid`
 /// from anywhere else must apply it too.
 ///
 /// ```

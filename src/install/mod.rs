@@ -104,19 +104,104 @@ impl core::fmt::Debug for InstallToken<'_> {
 /// URL exactly, apart from one trailing `/` on either side (RFC 7519 §4.1.3). ACE (atlassian-
 /// connect-express) compares only `aud[0]`; a token it accepts, this accepts too.
 ///
-/// ```no_run
-/// use atlassian_connect_jwt::{CanonicalRequest, InstallKey, InstallToken, InstallVerifier, UnixTime};
+/// # A complete install handler
 ///
-/// # fn fetch_pem(kid: &str) -> String { unimplemented!() }
-/// # fn handle(token: &str, body: &str) -> Result<(), atlassian_connect_jwt::Error> {
+/// The app's duty: store the `sharedSecret` of a verified `installed` callback for its
+/// `clientKey`, and change an existing tenant's secret **only** through a verified install
+/// (an unverified body that names an existing tenant is how forged reinstalls took over
+/// tenants). Nothing in the body is usable before [`VerifiedInstall`] exists.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::sync::{Mutex, PoisonError};
+///
+/// use atlassian_connect_jwt::{
+///     token_from_authorization, CanonicalRequest, Error, InstallKeySource, InstallVerifier,
+///     SharedSecret, UnixTime,
+/// };
+///
+/// /// What the app keeps per tenant (a database row in a real app).
+/// struct Tenant {
+///     shared_secret: SharedSecret,
+///     base_url: String,
+///     installed: bool,
+/// }
+///
+/// /// `POST /installed` and `POST /uninstalled`: the request path (the app's base path
+/// /// stripped), its `Authorization` header and body in; the HTTP status to answer out.
+/// async fn lifecycle(
+///     verifier: &InstallVerifier,
+///     keys: &impl InstallKeySource,
+///     tenants: &Mutex<HashMap<String, Tenant>>,
+///     path: &str,
+///     authorization: Option<&str>,
+///     body: &str,
+/// ) -> u16 {
+///     let Some(Ok(token)) = authorization.map(token_from_authorization) else {
+///         return 401;
+///     };
+///     let Ok(request) = CanonicalRequest::from_target("POST", path, None) else {
+///         return 400;
+///     };
+///     let install = match verifier
+///         .verify_async(token, body, &request, keys, UnixTime::now())
+///         .await
+///     {
+///         Ok(install) => install,
+///         // The key server is down: ask the product to retry.
+///         Err(Error::KeyUnavailable { .. }) => return 503,
+///         Err(error) => {
+///             // Log the stable code, never the token or the body.
+///             eprintln!("lifecycle callback refused: {}", error.code());
+///             return 401;
+///         }
+///     };
+///     let client_key = install.client_key().to_owned();
+///     let payload = install.into_payload();
+///     let mut tenants = tenants.lock().unwrap_or_else(PoisonError::into_inner);
+///     match (payload.event_type(), payload.shared_secret()) {
+///         ("installed", Some(secret)) => {
+///             // A verified install: the only place a tenant's secret is set or replaced.
+///             let tenant = Tenant {
+///                 shared_secret: secret.clone(),
+///                 base_url: payload.base_url().to_owned(),
+///                 installed: true,
+///             };
+///             tenants.insert(client_key, tenant);
+///         }
+///         ("uninstalled", _) => {
+///             // Keep the row (a reinstall may follow); stop serving the tenant.
+///             if let Some(tenant) = tenants.get_mut(&client_key) {
+///                 tenant.installed = false;
+///             }
+///         }
+///         _ => return 400,
+///     }
+///     204
+/// }
+///
+/// # fn main() -> Result<(), Error> {
+/// // At start-up: one verifier and one key cache for the whole app. In production the
+/// // source is `KeyCache::new(HttpKeySource::new()?)` (feature `signed-install-http`);
+/// // here, a fixed (empty) key set.
 /// let verifier = InstallVerifier::new("https://app.example.com")?;
-/// let request = CanonicalRequest::from_target("POST", "/installed", None)?;
-/// let parsed = InstallToken::parse(token)?;
-/// // Fetch the PEM from https://connect-install-keys.atlassian.com/<kid> (cache it by kid).
-/// let key = InstallKey::from_pem(&fetch_pem(parsed.key_id()))?;
-/// let install = verifier.verify(parsed, body, &request, &key, UnixTime::now())?;
-/// let payload = install.payload();
-/// // Persist payload.shared_secret() for payload.client_key().
+/// let keys: HashMap<String, atlassian_connect_jwt::InstallKey> = HashMap::new();
+/// let tenants = Mutex::new(HashMap::new());
+/// tenants.lock().unwrap().insert("tenant-1".to_owned(), Tenant {
+///     shared_secret: SharedSecret::new("the-real-secret"),
+///     base_url: "https://tenant-1.atlassian.net".to_owned(),
+///     installed: true,
+/// });
+///
+/// // A forged reinstall: an HS256 token signed with the secret its own body announces.
+/// let forged = "JWT eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJ0ZXN0LWNsaWVudC1rZXkiLCJpYXQiOjE3MDAwMDAwMDAsImV4cCI6MTcwMDAwMDE4MCwicXNoIjoiY29udGV4dC1xc2gifQ.Y_-fycsTC1VmKefYSFe0PL3HLJ3yBoGVJPW68NX1nfo";
+/// let body = r#"{"key":"my-app","clientKey":"tenant-1","sharedSecret":"attacker","baseUrl":"https://evil.example","eventType":"installed"}"#;
+/// let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// let status = runtime.block_on(lifecycle(
+///     &verifier, &keys, &tenants, "/installed", Some(forged), body,
+/// ));
+/// assert_eq!(status, 401);
+/// assert_eq!(tenants.lock().unwrap()["tenant-1"].shared_secret.expose(), "the-real-secret");
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]

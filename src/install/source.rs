@@ -12,7 +12,7 @@ use crate::error::Error;
 /// Finds the public key that signed a lifecycle token, by its checked key id.
 ///
 /// Atlassian publishes each key at `https://connect-install-keys.atlassian.com/<kid>`:
-/// [`HttpKeySource`](crate::HttpKeySource) (feature `signed-install-http`) fetches from there,
+/// `HttpKeySource` (feature `signed-install-http`) fetches from there,
 /// and [`KeyCache`](crate::KeyCache) keeps what any source found. A map from key id to
 /// [`InstallKey`] is a source too (pinned keys, tests).
 ///
