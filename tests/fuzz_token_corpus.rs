@@ -1,17 +1,23 @@
 //! Replays the `parse_token` and `verify` fuzz corpora (`fuzz/corpus/parse_token/`,
 //! `fuzz/corpus/verify/`) under plain `cargo test`, through exactly the checks the fuzz targets
-//! run (`fuzz/src/token_checks.rs`).
+//! run (`fuzz/src/token_checks.rs`), and with feature `signed-install` the `verify_install`
+//! corpus (`fuzz/src/install_checks.rs`).
 //!
 //! Hand-written seeds (`seed-*`) also state their expected outcome in their name:
 //!
 //! * `parse_token`: `seed-ok-*` parse, `seed-decoded-*` only decode (header or claims
 //!   refused), `seed-bad-*` neither;
 //! * `verify`: `seed-accept-*` are accepted (so the oracle's accept branch runs), every other
-//!   seed is refused; `seed-mutate-*` are in mutation mode.
+//!   seed is refused; `seed-mutate-*` are in mutation mode;
+//! * `verify_install`: `seed-accept-*` are accepted, `seed-refuse-*` refused.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../fuzz/src/token_checks.rs"]
 mod token_checks;
+
+#[cfg(feature = "signed-install")]
+#[path = "../fuzz/src/install_checks.rs"]
+mod install_checks;
 
 use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
@@ -149,4 +155,28 @@ fn mutations_apply_as_documented() {
     // Replace with a token character: value 64 is `.`.
     token_checks::apply_mutations(&mut bytes, &[3, 1, 0, 64]);
     assert_eq!(bytes, b"b.X");
+}
+
+#[cfg(feature = "signed-install")]
+#[test]
+fn verify_install_corpus_passes_the_fuzz_checks() {
+    use install_checks::InstallOutcome;
+    let (accepted, refused) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
+    let seeds = replay(
+        "verify_install",
+        install_checks::check_install,
+        |seed, outcome| match outcome {
+            InstallOutcome::Accepted if seed.starts_with("accept-") => {
+                accepted.set(accepted.get() + 1);
+                Ok(())
+            }
+            InstallOutcome::Refused(_) if seed.starts_with("refuse-") => {
+                refused.set(refused.get() + 1);
+                Ok(())
+            }
+            other => Err(format!("unexpected outcome {other:?}")),
+        },
+    );
+    assert_eq!(seeds, accepted.get() + refused.get());
+    assert!(accepted.get() >= 2 && refused.get() >= 5, "{seeds} seeds");
 }
