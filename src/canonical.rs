@@ -137,7 +137,7 @@ impl<'a> CanonicalRequest<'a> {
         target: &'a str,
         base: Option<&BasePath>,
     ) -> Result<Self, Error> {
-        let target = match target.find('#') {
+        let target = match crate::find::find_byte(target.as_bytes(), b'#') {
             Some(hash) => &target[..hash],
             None => target,
         };
@@ -145,7 +145,7 @@ impl<'a> CanonicalRequest<'a> {
             Some(rest) => rest,
             None => target,
         };
-        let (path, query) = match target.find('?') {
+        let (path, query) = match crate::find::find_byte(target.as_bytes(), b'?') {
             Some(q) => (&target[..q], Some(&target[q + 1..])),
             None => (target, None),
         };
@@ -303,14 +303,13 @@ mod path_text {
                     p
                 }
             };
-            let mut pieces = p.split('&');
-            if let Some(first) = pieces.next() {
-                out.put(first.as_bytes());
-            }
-            for piece in pieces {
+            let mut rest = p.as_bytes();
+            while let Some(amp) = crate::find::find_byte(rest, b'&') {
+                out.put(&rest[..amp]);
                 out.put(b"%26");
-                out.put(piece.as_bytes());
+                rest = &rest[amp + 1..];
             }
+            out.put(rest);
         }
     }
 }

@@ -17,6 +17,10 @@ use crate::time::UnixTime;
 /// Payloads up to this many bytes (those of tokens up to 4 KiB) are kept without allocating.
 const INLINE_PAYLOAD: usize = 3072;
 
+/// Payloads up to this many bytes (nearly all: they are a few hundred) get a smaller buffer
+/// of their own, so that only 1 KiB is zeroed for them.
+const SMALL_PAYLOAD: usize = 1024;
+
 /// The claims of a verified (or, through [`dangerous`](crate::dangerous), inspected) token.
 ///
 /// `iss`, `iat` and `exp` are always present here; `qsh` is present on every token the
@@ -39,6 +43,10 @@ pub struct Claims {
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, PartialEq, Eq)]
 enum Payload {
+    Small {
+        len: usize,
+        bytes: [u8; SMALL_PAYLOAD],
+    },
     Inline {
         len: usize,
         bytes: [u8; INLINE_PAYLOAD],
@@ -49,6 +57,7 @@ enum Payload {
 impl Payload {
     fn as_bytes(&self) -> &[u8] {
         match self {
+            Self::Small { len, bytes } => &bytes[..*len],
             Self::Inline { len, bytes } => &bytes[..*len],
             Self::Heap(bytes) => bytes,
         }
@@ -96,37 +105,19 @@ impl Text {
 
 impl Claims {
     /// Reads a payload segment (base64url) into claims; `iss`, `iat` and `exp` are required.
-    ///
-    /// The payload is decoded straight into the claims' own buffer, so the kilobytes of an
-    /// inline payload are not copied around on the way.
+    #[cfg_attr(not(feature = "signed-install"), allow(dead_code))]
     pub(crate) fn decode(segment: &str) -> Result<Self, Error> {
-        let payload = if segment.len() / 4 * 3 + 3 <= INLINE_PAYLOAD {
-            Payload::Inline {
-                len: 0,
-                bytes: [0u8; INLINE_PAYLOAD],
-            }
-        } else {
-            Payload::Heap(jws::decode(segment, TokenPart::Payload)?)
-        };
-        let mut claims = Self::unread(payload);
-        if let Payload::Inline { len, bytes } = &mut claims.payload {
-            *len = base64_decode_into(segment, bytes)?;
-        }
-        claims.read_fields()?;
+        let mut claims = Self::unread();
+        claims.read(segment)?;
         Ok(claims)
     }
 
-    /// Reads the payload JSON; `iss`, `iat` and `exp` are required, everything typed.
-    pub(crate) fn parse(payload_json: &[u8]) -> Result<Self, Error> {
-        let mut claims = Self::unread(Payload::Heap(payload_json.to_vec()));
-        claims.read_fields()?;
-        Ok(claims)
-    }
-
-    /// Claims over `payload` whose fields are not read yet.
-    fn unread(payload: Payload) -> Self {
+    /// Claims with no payload yet (and nothing allocated), for [`read`](Self::read) to fill in
+    /// place: a verifier builds them where they will stay, so the kilobytes of an inline
+    /// payload are not copied around.
+    pub(crate) fn unread() -> Self {
         Self {
-            payload,
+            payload: Payload::Heap(Vec::new()),
             iss: Text::Owned(Box::default()),
             sub: None,
             aud: Vec::new(),
@@ -138,8 +129,47 @@ impl Claims {
         }
     }
 
+    /// Decodes a payload segment (base64url) into these [`unread`](Self::unread) claims and
+    /// reads them; `iss`, `iat` and `exp` are required.
+    pub(crate) fn read(&mut self, segment: &str) -> Result<(), Error> {
+        let fits = |capacity| segment.len() / 4 * 3 + 3 <= capacity;
+        // One assignment per variant: an `if` expression would build the value elsewhere and
+        // copy all kilobytes of it in.
+        if fits(SMALL_PAYLOAD) {
+            self.payload = Payload::Small {
+                len: 0,
+                bytes: [0; SMALL_PAYLOAD],
+            };
+        } else if fits(INLINE_PAYLOAD) {
+            self.payload = Payload::Inline {
+                len: 0,
+                bytes: [0; INLINE_PAYLOAD],
+            };
+        } else {
+            self.payload = Payload::Heap(jws::decode(segment, TokenPart::Payload)?);
+        }
+        match &mut self.payload {
+            Payload::Small { len, bytes } => *len = base64_decode_into(segment, bytes)?,
+            Payload::Inline { len, bytes } => *len = base64_decode_into(segment, bytes)?,
+            Payload::Heap(_) => {}
+        }
+        self.read_fields()
+    }
+
+    /// Reads the payload JSON; `iss`, `iat` and `exp` are required, everything typed.
+    pub(crate) fn parse(payload_json: &[u8]) -> Result<Self, Error> {
+        let mut claims = Self::unread();
+        claims.payload = Payload::Heap(payload_json.to_vec());
+        claims.read_fields()?;
+        Ok(claims)
+    }
+
     fn read_fields(&mut self) -> Result<(), Error> {
-        let fields = Fields::read(self.payload.as_bytes())?;
+        let payload = self.payload.as_bytes();
+        let fields = match plain::read(payload) {
+            Some(fields) => fields,
+            None => Fields::read(payload)?,
+        };
         self.iss = fields.iss.ok_or(Error::MissingClaim(Claim::Iss))?;
         self.iat = fields.iat.ok_or(Error::MissingClaim(Claim::Iat))?;
         self.exp = fields.exp.ok_or(Error::MissingClaim(Claim::Exp))?;
@@ -248,6 +278,7 @@ fn base64_decode_into(segment: &str, out: &mut [u8]) -> Result<usize, Error> {
 
 /// The typed claims found in one pass over the payload's members.
 #[derive(Default)]
+#[cfg_attr(test, derive(PartialEq))]
 struct Fields {
     iss: Option<Text>,
     sub: Option<Text>,
@@ -277,7 +308,9 @@ impl Fields {
                 "iat" => fields.iat = Some(date(Claim::Iat)?),
                 "exp" => fields.exp = Some(date(Claim::Exp)?),
                 "nbf" => fields.nbf = Some(date(Claim::Nbf)?),
-                "context" => fields.context_account_id = context_account_id(payload, value)?,
+                "context" => {
+                    fields.context_account_id = context_account_id(payload, value.get())?;
+                }
                 _ => {}
             }
             Ok(())
@@ -306,7 +339,7 @@ fn numeric_date(raw: &RawValue) -> Option<UnixTime> {
 }
 
 /// `context` must be an object; `context.user.accountId`, when present, a string.
-fn context_account_id(payload: &[u8], raw: &RawValue) -> Result<Option<Text>, Error> {
+fn context_account_id(payload: &[u8], raw: &str) -> Result<Option<Text>, Error> {
     #[derive(Deserialize)]
     struct Context<'a> {
         #[serde(borrow)]
@@ -318,11 +351,229 @@ fn context_account_id(payload: &[u8], raw: &RawValue) -> Result<Option<Text>, Er
         account_id: Option<Cow<'a, str>>,
     }
     let context: Context<'_> =
-        serde_json::from_str(raw.get()).map_err(|_| Error::InvalidClaim(Claim::Context))?;
+        serde_json::from_str(raw).map_err(|_| Error::InvalidClaim(Claim::Context))?;
     Ok(context
         .user
         .and_then(|u| u.account_id)
         .map(|id| Text::new(payload, id)))
+}
+
+/// The payloads Connect implementations write, read without serde_json: names and strings
+/// without escapes, nesting well within the general limit, no repeated names. Anything else,
+/// and every error, goes to [`Fields::read`], so one set of rules decides what is valid; this
+/// only has to accept a subset of it and read that subset the same way.
+mod plain {
+    use super::{context_account_id, Fields, Text};
+    use crate::find::find_byte;
+    use crate::time::UnixTime;
+
+    /// Deepest nesting read here: the general reader's limit.
+    const MAX_DEPTH: usize = crate::jws::MAX_JSON_DEPTH;
+
+    /// Most members remembered for the repeated-name check; more go to the general reader.
+    const MAX_MEMBERS: usize = 16;
+
+    /// The typed claims of `payload`, or `None` to leave it to the general reader.
+    pub(super) fn read(payload: &[u8]) -> Option<Fields> {
+        let text = core::str::from_utf8(payload).ok()?;
+        let mut scan = Scanner { text, at: 0 };
+        let mut fields = Fields::default();
+        let mut names = [(0, 0); MAX_MEMBERS];
+        let mut count = 0;
+        scan.skip_ws();
+        scan.expect(b'{')?;
+        scan.skip_ws();
+        if !scan.eat(b'}') {
+            loop {
+                scan.expect(b'"')?;
+                let (start, end) = scan.string()?;
+                let name = &payload[start..end];
+                // Names are short: comparing inline beats a `memcmp` call per pair.
+                let same = |&(s, e): &(usize, usize)| {
+                    e - s == name.len() && payload[s..e].iter().zip(name).all(|(a, b)| a == b)
+                };
+                if names[..count].iter().any(same) {
+                    return None;
+                }
+                *names.get_mut(count)? = (start, end);
+                count += 1;
+                scan.skip_ws();
+                scan.expect(b':')?;
+                scan.skip_ws();
+                match name {
+                    b"iss" => fields.iss = Some(scan.text()?),
+                    b"sub" => fields.sub = Some(scan.text()?),
+                    b"qsh" => fields.qsh = Some(scan.text()?),
+                    // A list of audiences goes to the general reader, which copies them.
+                    b"aud" => fields.aud = vec![scan.text()?],
+                    b"iat" => fields.iat = Some(scan.date()?),
+                    b"exp" => fields.exp = Some(scan.date()?),
+                    b"nbf" => fields.nbf = Some(scan.date()?),
+                    b"context" => {
+                        let start = scan.at;
+                        scan.value(1)?;
+                        let raw = text.get(start..scan.at)?;
+                        fields.context_account_id = context_account_id(payload, raw).ok()?;
+                    }
+                    _ => scan.value(1)?,
+                }
+                scan.skip_ws();
+                if scan.eat(b'}') {
+                    break;
+                }
+                scan.expect(b',')?;
+                scan.skip_ws();
+            }
+        }
+        scan.skip_ws();
+        (scan.at == payload.len()).then_some(fields)
+    }
+
+    struct Scanner<'j> {
+        text: &'j str,
+        at: usize,
+    }
+
+    impl Scanner<'_> {
+        fn peek(&self) -> Option<u8> {
+            self.text.as_bytes().get(self.at).copied()
+        }
+
+        fn eat(&mut self, byte: u8) -> bool {
+            let found = self.peek() == Some(byte);
+            self.at += usize::from(found);
+            found
+        }
+
+        fn expect(&mut self, byte: u8) -> Option<()> {
+            self.eat(byte).then_some(())
+        }
+
+        fn skip_ws(&mut self) {
+            while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+                self.at += 1;
+            }
+        }
+
+        /// After an opening quote: the span of a string without escapes or control
+        /// characters, up to its closing quote.
+        fn string(&mut self) -> Option<(usize, usize)> {
+            let start = self.at;
+            let bytes = self.text.as_bytes();
+            let end = start + find_byte(bytes.get(start..)?, b'"')?;
+            // Branch-free, so it vectorizes.
+            let special = bytes[start..end]
+                .iter()
+                .fold(0u8, |any, &b| any | u8::from((b == b'\\') | (b < 0x20)));
+            self.at = end + 1;
+            (special == 0).then_some((start, end))
+        }
+
+        /// A string value, as a span of the payload.
+        fn text(&mut self) -> Option<Text> {
+            self.expect(b'"')?;
+            let (start, end) = self.string()?;
+            Some(Text::Span { start, end })
+        }
+
+        /// A NumericDate written as a plain integer within range (what tokens carry);
+        /// fractions, exponents, signs and out-of-range values go to the general reader.
+        fn date(&mut self) -> Option<UnixTime> {
+            let start = self.at;
+            let digits = self.digits();
+            let number = &self.text.as_bytes()[start..self.at];
+            if digits == 0 || digits > 12 || (digits > 1 && number[0] == b'0') {
+                return None;
+            }
+            if matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
+                return None;
+            }
+            // At most 12 digits: no overflow.
+            let secs = number
+                .iter()
+                .fold(0u64, |secs, &d| secs * 10 + u64::from(d - b'0'));
+            (secs <= UnixTime::MAX_NUMERIC_DATE.as_secs()).then_some(UnixTime::from_secs(secs))
+        }
+
+        /// Skips one value of any type, at nesting `depth`.
+        fn value(&mut self, depth: usize) -> Option<()> {
+            match self.peek()? {
+                b'"' => {
+                    self.at += 1;
+                    self.string().map(drop)
+                }
+                open @ (b'{' | b'[') => {
+                    if depth >= MAX_DEPTH {
+                        return None;
+                    }
+                    self.at += 1;
+                    let close = if open == b'{' { b'}' } else { b']' };
+                    self.skip_ws();
+                    if self.eat(close) {
+                        return Some(());
+                    }
+                    loop {
+                        if open == b'{' {
+                            self.expect(b'"')?;
+                            self.string()?;
+                            self.skip_ws();
+                            self.expect(b':')?;
+                            self.skip_ws();
+                        }
+                        self.value(depth + 1)?;
+                        self.skip_ws();
+                        if self.eat(close) {
+                            return Some(());
+                        }
+                        self.expect(b',')?;
+                        self.skip_ws();
+                    }
+                }
+                b't' => self.literal("true"),
+                b'f' => self.literal("false"),
+                b'n' => self.literal("null"),
+                _ => self.number(),
+            }
+        }
+
+        fn literal(&mut self, word: &str) -> Option<()> {
+            let found = self.text.get(self.at..)?.starts_with(word);
+            self.at += word.len();
+            found.then_some(())
+        }
+
+        /// RFC 8259 §6: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+        fn number(&mut self) -> Option<()> {
+            self.eat(b'-');
+            if !self.eat(b'0') {
+                if !matches!(self.peek(), Some(b'1'..=b'9')) {
+                    return None;
+                }
+                self.digits();
+            }
+            if self.eat(b'.') && self.digits() == 0 {
+                return None;
+            }
+            if self.eat(b'e') || self.eat(b'E') {
+                if !self.eat(b'+') {
+                    self.eat(b'-');
+                }
+                if self.digits() == 0 {
+                    return None;
+                }
+            }
+            Some(())
+        }
+
+        fn digits(&mut self) -> usize {
+            let count = self.text.as_bytes()[self.at..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .count();
+            self.at += count;
+            count
+        }
+    }
 }
 
 #[cfg(test)]
@@ -377,6 +628,32 @@ mod tests {
     }
 
     #[test]
+    fn payloads_of_every_size_read_the_same() {
+        use base64::Engine as _;
+        for (filler, kept) in [
+            (10, "small"),
+            (1000, "inline"),
+            (2900, "inline"),
+            (3100, "heap"),
+        ] {
+            let json = format!(
+                r#"{{"iss":"a","iat":1,"exp":2,"x":"{}"}}"#,
+                "y".repeat(filler)
+            );
+            let segment = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&json);
+            let claims = Claims::decode(&segment).unwrap();
+            assert_eq!(claims.payload_json(), json);
+            assert_eq!((claims.iss(), claims.exp()), ("a", UnixTime::from_secs(2)));
+            let variant = match claims.payload {
+                Payload::Small { .. } => "small",
+                Payload::Inline { .. } => "inline",
+                Payload::Heap(_) => "heap",
+            };
+            assert_eq!(variant, kept, "{filler}");
+        }
+    }
+
+    #[test]
     fn numeric_dates_are_strict() {
         for exp in [
             "\"9999999999\"",
@@ -401,4 +678,133 @@ mod tests {
         let nbf = parse(r#"{"iss":"a","iat":1,"exp":2,"nbf":"99999999999"}"#);
         assert_eq!(nbf, Err(Error::InvalidClaim(Claim::Nbf)));
     }
+
+    /// Whatever the plain reader accepts, the general reader accepts and reads the same way.
+    fn plain_agrees(json: &[u8]) -> bool {
+        let Some(plain) = plain::read(json) else {
+            return false;
+        };
+        let general = Fields::read(json);
+        assert!(
+            general.as_ref().is_ok_and(|g| *g == plain),
+            "{:?}",
+            String::from_utf8_lossy(json)
+        );
+        true
+    }
+
+    #[test]
+    fn plain_reader_agrees_with_the_general_one() {
+        let accepted = [
+            r#"{"iss":"a","iat":1700000000,"exp":1700000180,"qsh":"context-qsh"}"#,
+            r#" { "iss" : "a" , "aud" : "x" , "nbf" : 0 , "z" : [1, -0.5e+3, true, null, {"k": [false, {}]}] } "#,
+            r#"{"aud":"","context":{"user":{"accountId":"u","x":1}},"sub":"é"}"#,
+            r#"{"context":{},"exp":253402300799}"#,
+            r#"{}"#,
+        ];
+        for json in accepted {
+            assert!(plain_agrees(json.as_bytes()), "{json}");
+        }
+        let left_to_the_general_reader = [
+            r#"{"iss":"\u0061"}"#,
+            r#"{"aud":["a"]}"#,
+            r#"{"a":1,"a":2}"#,
+            r#"{"iat":1.5}"#,
+            r#"{"iat":01}"#,
+            r#"{"exp":253402300800}"#,
+            r#"{"iat":"1"}"#,
+            r#"{"iss":1}"#,
+            r#"{"context":[]}"#,
+            r#"{"context":{"user":{"accountId":5}}}"#,
+            r#"{"context":{"user":1,"user":2}}"#,
+            r#"{"a":1,}"#,
+            r#"{"a":[1,]}"#,
+            r#"{"a":tru}"#,
+            r#"{"a":-}"#,
+            r#"{"a":1.}"#,
+            r#"{"a":1e}"#,
+            r#"{"a":+1}"#,
+            "{\"a\":\"\u{1}\"}",
+            "{\"a\":\"\t\"}",
+            "\u{feff}{}",
+            r#"{} x"#,
+            r#"[]"#,
+        ];
+        for json in left_to_the_general_reader {
+            assert!(!plain_agrees(json.as_bytes()), "{json}");
+        }
+        let deep = |n| format!(r#"{{"a":{}1{}}}"#, "[".repeat(n), "]".repeat(n));
+        assert!(plain_agrees(deep(31).as_bytes()));
+        assert!(!plain_agrees(deep(32).as_bytes()));
+        assert!(!plain_agrees(b"{\"a\":\"\xC3\x28\"}"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn plain_reader_never_disagrees(
+            pieces in proptest::collection::vec(proptest::sample::select(PIECES), 0..24),
+            members in proptest::collection::vec(
+                (proptest::sample::select(NAMES), proptest::sample::select(PIECES)),
+                0..8,
+            ),
+        ) {
+            let soup = pieces.concat();
+            plain_agrees(soup.as_bytes());
+            plain_agrees(format!("{{{soup}}}").as_bytes());
+            let members: Vec<String> = members.iter().map(|(n, v)| format!("{n}:{v}")).collect();
+            plain_agrees(format!("{{{}}}", members.join(",")).as_bytes());
+        }
+    }
+
+    const NAMES: &[&str] = &[
+        "\"iss\"",
+        "\"qsh\"",
+        "\"aud\"",
+        "\"iat\"",
+        "\"exp\"",
+        "\"nbf\"",
+        "\"sub\"",
+        "\"context\"",
+        "\"a\"",
+        "\"\\u0061\"",
+        " \"é\" ",
+    ];
+
+    const PIECES: &[&str] = &[
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        ":",
+        " ",
+        "\n",
+        "\"iss\"",
+        "\"a\"",
+        "\"\\u0061\"",
+        "\"é\"",
+        "\"\u{1}\"",
+        "\"",
+        "1",
+        "0",
+        "-",
+        ".",
+        "e",
+        "E",
+        "+",
+        "12",
+        "-0.5e+3",
+        "1700000000",
+        "1700000000.5",
+        "253402300799",
+        "253402300800",
+        "true",
+        "false",
+        "null",
+        "tru",
+        "[1,{\"k\":[]}]",
+        "{\"user\":{\"accountId\":\"u\"}}",
+        "{\"user\":{\"accountId\":1}}",
+        "{\"user\":null}",
+    ];
 }

@@ -1,6 +1,7 @@
 //! Where a Connect token travels: `Authorization: JWT <token>` or the `jwt` query parameter.
 
 use crate::error::Error;
+use crate::find::find_byte;
 
 /// The token of an `Authorization` header value of the form `JWT <token>`.
 ///
@@ -50,28 +51,24 @@ pub fn token_from_query(query: &str) -> Result<Option<&str>, Error> {
             Ok(())
         }
     };
-    // A key can only decode to `jwt` through `%6A`/`%6a`, `%77` or `%74`. Without those, the
-    // parameters named `jwt` are exactly the `jwt=` at the start of a piece, which a
-    // substring search finds without walking every piece.
-    if query.contains("%6") || query.contains("%7") {
-        for piece in query.split('&') {
-            let Some((key, value)) = piece.split_once('=') else {
-                continue;
-            };
-            let is_jwt = key == "jwt"
-                || (key.contains('%')
-                    && percent_encoding::percent_decode_str(key).eq(b"jwt".iter().copied()));
-            if is_jwt {
-                take(value)?;
-            }
-        }
-    } else {
-        for (at, _) in query.match_indices("jwt=") {
-            let starts_piece = at == 0 || query.as_bytes().get(at - 1) == Some(&b'&');
-            let rest = &query[at + 4..];
-            if starts_piece {
-                take(rest.split_once('&').map_or(rest, |(value, _)| value))?;
-            }
+    // One pass over the pieces (`find_byte` skips the long token value quickly); only a key
+    // that is `jwt` or has a `%` escape can decode to `jwt`.
+    let bytes = query.as_bytes();
+    let mut start = 0;
+    while start <= query.len() {
+        let end = find_byte(&bytes[start..], b'&').map_or(query.len(), |i| start + i);
+        let piece = &query[start..end];
+        start = end + 1;
+        // Keys are short: a plain loop beats `memchr`'s set-up.
+        let Some(eq) = piece.bytes().position(|b| b == b'=') else {
+            continue;
+        };
+        let (key, value) = (&piece[..eq], &piece[eq + 1..]);
+        let is_jwt = key == "jwt"
+            || (key.bytes().any(|b| b == b'%')
+                && percent_encoding::percent_decode_str(key).eq(b"jwt".iter().copied()));
+        if is_jwt {
+            take(value)?;
         }
     }
     Ok(found.filter(|v| !v.is_empty()))

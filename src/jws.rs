@@ -9,6 +9,7 @@ use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, Vis
 use serde_json::value::RawValue;
 
 use crate::error::{Error, TokenPart};
+use crate::find::find_byte;
 use crate::secret::TenantKey;
 
 /// Longest token accepted, in bytes (8 KiB), checked before anything is decoded.
@@ -53,12 +54,18 @@ pub(crate) fn split(token: &str) -> Result<Segments<'_>, Error> {
     if !token_chars {
         return Err(Error::MalformedToken);
     }
-    let mut parts = token.split('.');
-    let (Some(header), Some(payload), Some(signature), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let bytes = token.as_bytes();
+    let dot = |from: usize| find_byte(&bytes[from..], b'.').map(|i| from + i);
+    let first = dot(0).ok_or(Error::MalformedToken)?;
+    let second = dot(first + 1).ok_or(Error::MalformedToken)?;
+    if dot(second + 1).is_some() {
         return Err(Error::MalformedToken);
-    };
+    }
+    let (header, payload, signature) = (
+        &token[..first],
+        &token[first + 1..second],
+        &token[second + 1..],
+    );
     if header.is_empty() || payload.is_empty() || signature.is_empty() {
         return Err(Error::MalformedToken);
     }
@@ -77,14 +84,22 @@ pub(crate) fn decode(segment: &str, part: TokenPart) -> Result<Vec<u8>, Error> {
         .map_err(|_| Error::InvalidBase64(part))
 }
 
-/// Base64url without padding.
-pub(crate) fn encode(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
+/// Appends `bytes` as base64url without padding, straight into `out` (no intermediate
+/// buffer to zero or copy).
+pub(crate) fn encode_into(bytes: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    let encoded_len = bytes.len() / 3 * 4 + [0, 2, 3][bytes.len() % 3];
+    out.resize(start + encoded_len, 0);
+    // The space is exactly the encoded length, so this writes all of it.
+    let written = URL_SAFE_NO_PAD
+        .encode_slice(bytes, &mut out[start..])
+        .unwrap_or(0);
+    out.truncate(start + written);
 }
 
 /// HMAC-SHA256 of the signing input.
-pub(crate) fn mac(key: &TenantKey, signing_input: &str) -> [u8; 32] {
-    key.mac.sign(signing_input.as_bytes())
+pub(crate) fn mac(key: &TenantKey, signing_input: &[u8]) -> [u8; 32] {
+    key.mac.sign(signing_input)
 }
 
 /// Checks the signature segment: exactly 32 canonical bytes, compared in constant time.
@@ -139,7 +154,7 @@ pub(crate) fn for_each_member<'j>(
 }
 
 /// Deepest nesting of arrays and objects accepted in a header or payload.
-const MAX_JSON_DEPTH: usize = 32;
+pub(crate) const MAX_JSON_DEPTH: usize = 32;
 
 /// What serde_json does not check in values it skips over: no escape may leave a lone UTF-16
 /// surrogate (`"\ud800"` is not Unicode, RFC 8725 §3.7), and nesting stays within
@@ -341,6 +356,23 @@ pub(crate) fn json_str(raw: &RawValue) -> Option<Cow<'_, str>> {
         .map(|n| n.0)
 }
 
+/// `base64url({"alg":"HS256","typ":"JWT"})`: the other header Connect implementations write.
+const HS256_HEADER_B64_ALG_FIRST: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
+
+/// Checks the header segment of a tenant token (see [`check_header`]).
+///
+/// The two headers every Connect implementation writes are recognized still encoded: strict
+/// base64url has one spelling per byte string, so no decoding is needed for them.
+pub(crate) fn check_hs256_header(segment: &str) -> Result<(), Error> {
+    if segment == HS256_HEADER_B64 || segment == HS256_HEADER_B64_ALG_FIRST {
+        return Ok(());
+    }
+    let mut header = [0u8; 256];
+    with_decoded(segment, TokenPart::Header, &mut header, |h| {
+        check_header(h, HS256)
+    })
+}
+
 /// The JOSE header of a tenant token, checked: `alg` must be exactly `HS256` (compared after
 /// JSON unescaping), `typ` absent or `JWT`, no `crit`. `kid`, `jku`, `jwk`, `x5u` and `x5c`
 /// are ignored: the key comes from the token's `iss` alone.
@@ -486,6 +518,42 @@ mod tests {
             );
         }
         assert!(Members::parse(b"{}  \n", TokenPart::Header).is_ok());
+    }
+
+    #[test]
+    fn encode_into_appends_unpadded_base64url() {
+        for len in 0..40u8 {
+            let bytes: Vec<u8> = (0..len)
+                .map(|i| i.wrapping_mul(97).wrapping_add(250))
+                .collect();
+            let mut out = b"x.".to_vec();
+            encode_into(&bytes, &mut out);
+            assert_eq!(out[2..], *URL_SAFE_NO_PAD.encode(&bytes).as_bytes());
+            assert_eq!(&out[..2], b"x.");
+        }
+    }
+
+    #[test]
+    fn known_headers_are_recognized_encoded() {
+        assert_eq!(
+            decode(HS256_HEADER_B64, TokenPart::Header).unwrap(),
+            br#"{"typ":"JWT","alg":"HS256"}"#
+        );
+        assert_eq!(
+            decode(HS256_HEADER_B64_ALG_FIRST, TokenPart::Header).unwrap(),
+            br#"{"alg":"HS256","typ":"JWT"}"#
+        );
+        assert_eq!(check_hs256_header(HS256_HEADER_B64), Ok(()));
+        assert_eq!(check_hs256_header(HS256_HEADER_B64_ALG_FIRST), Ok(()));
+        // `{"alg":"none"}`, then with non-zero trailing bits.
+        assert_eq!(
+            check_hs256_header("eyJhbGciOiJub25lIn0"),
+            Err(Error::UnsupportedAlgorithm { expected: HS256 })
+        );
+        assert_eq!(
+            check_hs256_header("eyJhbGciOiJub25lIn1"),
+            Err(Error::InvalidBase64(TokenPart::Header))
+        );
     }
 
     #[test]

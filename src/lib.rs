@@ -70,6 +70,7 @@ mod claims;
 pub mod dangerous;
 mod error;
 mod extract;
+mod find;
 #[cfg(feature = "signed-install")]
 mod install;
 mod jws;

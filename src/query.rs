@@ -8,6 +8,7 @@
 use core::cmp::Ordering;
 
 use crate::error::Error;
+use crate::find::find_byte;
 use crate::qsh::Sink;
 
 /// Longest query accepted, in bytes (512 KiB). Longer queries are an error, not truncated.
@@ -19,7 +20,7 @@ pub const MAX_PARAMS: usize = 10_000;
 
 /// One `key=value` pair: where its raw (percent-encoded) key and value sit in the query.
 ///
-/// Offsets rather than slices keep the inline list small (64 × 20 bytes), which matters
+/// Offsets rather than slices keep the inline list small (64 × 24 bytes), which matters
 /// because it is built and moved on every request.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Param {
@@ -27,7 +28,8 @@ pub(crate) struct Param {
     key_prefix: u64,
     key_start: u32,
     key_end: u32,
-    value_start: u32,
+    /// The value runs from just after the key's `=` to here; without a `=` this is
+    /// `key_end` and the value is empty.
     value_end: u32,
     key_form: Form,
     value_form: Form,
@@ -38,7 +40,6 @@ impl Param {
         key_prefix: 0,
         key_start: 0,
         key_end: 0,
-        value_start: 0,
         value_end: 0,
         key_form: Form::Unreserved,
         value_form: Form::Unreserved,
@@ -47,9 +48,10 @@ impl Param {
     fn view<'q>(&self, query: &'q [u8]) -> View<'q> {
         let slice =
             |start: u32, end: u32| query.get(start as usize..end as usize).unwrap_or_default();
+        let value_start = self.value_end.min(self.key_end.saturating_add(1));
         View {
             key: slice(self.key_start, self.key_end),
-            value: slice(self.value_start, self.value_end),
+            value: slice(value_start, self.value_end),
             key_form: self.key_form,
             value_form: self.value_form,
         }
@@ -147,13 +149,10 @@ pub(crate) fn parse_into(query: &str, params: &mut ParamList) -> Result<(), Erro
     let at = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
     let mut seen = 0usize;
     let mut next = 0usize;
-    // `str::find` with a `char` uses a word-at-a-time memchr: much faster than a byte loop
-    // over long values (a `jwt` parameter alone is hundreds of bytes).
+    // `find_byte` rather than a byte loop: a `jwt` parameter alone is hundreds of bytes.
     while next <= query.len() {
         let offset = next;
-        let end = query[offset..]
-            .find('&')
-            .map_or(query.len(), |i| offset + i);
+        let end = find_byte(&bytes[offset..], b'&').map_or(query.len(), |i| offset + i);
         next = end + 1;
         let piece = &bytes[offset..end];
         if piece.is_empty() {
@@ -163,7 +162,7 @@ pub(crate) fn parse_into(query: &str, params: &mut ParamList) -> Result<(), Erro
         if seen > MAX_PARAMS {
             return Err(Error::TooManyParameters { max: MAX_PARAMS });
         }
-        let (key, value, value_offset) = match query[offset..end].find('=') {
+        let (key, value, value_offset) = match piece.iter().position(|&b| b == b'=') {
             Some(eq) => (&piece[..eq], &piece[eq + 1..], offset + eq + 1),
             None => (piece, &piece[piece.len()..], end),
         };
@@ -184,7 +183,6 @@ pub(crate) fn parse_into(query: &str, params: &mut ParamList) -> Result<(), Erro
             key_prefix: key_prefix(key, key_form),
             key_start: at(offset),
             key_end: at(offset + key.len()),
-            value_start: at(value_offset),
             value_end: at(value_offset + value.len()),
             key_form,
             value_form,
@@ -201,11 +199,14 @@ pub(crate) fn parse_into(query: &str, params: &mut ParamList) -> Result<(), Erro
 /// Writes `k1=v1,v2&k2=v3...` for the parameters of `query` sorted by [`parse_into`].
 pub(crate) fn write(query: &str, params: &[Param], out: &mut impl Sink) {
     let query = query.as_bytes();
-    let mut previous: Option<View<'_>> = None;
+    let mut previous: Option<(u64, View<'_>)> = None;
     for param in params {
+        let prefix = param.key_prefix;
         let param = param.view(query);
-        let same_key = previous.is_some_and(|prev| {
-            prev.key == param.key || compare_keys(prev, param) == Ordering::Equal
+        // Equal keys have equal prefixes, so most neighbours differ without a byte compared.
+        let same_key = previous.is_some_and(|(previous_prefix, prev)| {
+            previous_prefix == prefix
+                && (prev.key == param.key || compare_keys(prev, param) == Ordering::Equal)
         });
         if same_key {
             out.put_byte(b',');
@@ -217,7 +218,7 @@ pub(crate) fn write(query: &str, params: &[Param], out: &mut impl Sink) {
             out.put_byte(b'=');
         }
         write_component(param.value, param.value_form, out);
-        previous = Some(param);
+        previous = Some((prefix, param));
     }
 }
 
@@ -255,14 +256,14 @@ fn key_rank(byte: u8) -> u16 {
 /// The ranks of a key's first 7 decoded bytes, 9 bits each, missing bytes as 0. Keys whose
 /// prefixes differ sort as their prefixes do; equal prefixes need the full comparison.
 fn key_prefix(raw: &[u8], form: Form) -> u64 {
-    let pack = |bytes: &mut dyn Iterator<Item = u8>| {
+    fn pack(mut bytes: impl Iterator<Item = u8>) -> u64 {
         (0..7).fold(0u64, |prefix, _| {
             (prefix << 9) | bytes.next().map_or(0, |b| u64::from(key_rank(b)))
         })
-    };
+    }
     match form {
-        Form::Escaped => pack(&mut Decoded::new(raw)),
-        _ => pack(&mut raw.iter().copied()),
+        Form::Escaped => pack(Decoded::new(raw)),
+        _ => pack(raw.iter().copied()),
     }
 }
 
@@ -336,11 +337,20 @@ fn write_component(raw: &[u8], form: Form, out: &mut impl Sink) {
     }
     let mut i = 0;
     while i < raw.len() {
-        // Pass runs of unreserved bytes through in one piece.
-        let run = raw[i..].iter().take_while(|&&b| is_unreserved(b)).count();
-        if run > 0 {
-            out.put(&raw[i..i + run]);
-            i += run;
+        // Pass through in one piece the runs that are already canonical: unreserved bytes and
+        // upper-case escapes of bytes that stay escaped (`%3A%2F%2F` in a URL value).
+        let run_start = i;
+        while let Some(&b) = raw.get(i) {
+            if is_unreserved(b) {
+                i += 1;
+            } else if form == Form::Escaped && b == b'%' && is_canonical_escape(raw, i) {
+                i += 3;
+            } else {
+                break;
+            }
+        }
+        if i > run_start {
+            out.put(&raw[run_start..i]);
             continue;
         }
         let (byte, width) = match raw[i] {
@@ -361,15 +371,16 @@ fn write_component(raw: &[u8], form: Form, out: &mut impl Sink) {
     }
 }
 
-/// Byte classes for [`classify`]: one table lookup per byte tells both things it needs.
-const UNRESERVED_BIT: u8 = 1;
+/// Byte classes for [`classify`]: one table lookup per byte tells both things it needs, and
+/// both are "any byte has it" bits, so a single OR accumulates them.
+const RESERVED_BIT: u8 = 1;
 const ESCAPE_BIT: u8 = 2;
 const CLASS: [u8; 256] = {
     let mut table = [0u8; 256];
     let mut b = 0;
     while b < 256 {
-        if UNRESERVED[b] {
-            table[b] |= UNRESERVED_BIT;
+        if !UNRESERVED[b] {
+            table[b] |= RESERVED_BIT;
         }
         if b == b'%' as usize || b == b'+' as usize {
             table[b] |= ESCAPE_BIT;
@@ -382,25 +393,25 @@ const CLASS: [u8; 256] = {
 /// Classifies a raw component in one pass and, if it has escapes, checks every `%` escape
 /// and that the decoded bytes are UTF-8.
 fn classify(raw: &[u8], offset: usize) -> Result<Form, Error> {
-    let (all, any) = raw.iter().fold((UNRESERVED_BIT, 0u8), |(all, any), &b| {
-        let class = CLASS[usize::from(b)];
-        (all & class, any | class)
-    });
+    let any = raw.iter().fold(0u8, |any, &b| any | CLASS[usize::from(b)]);
     if any & ESCAPE_BIT != 0 {
         validate(raw, offset)?;
         return Ok(Form::Escaped);
     }
     // A slice of a `&str` split at ASCII bytes: already UTF-8.
-    Ok(if all & UNRESERVED_BIT != 0 {
+    Ok(if any & RESERVED_BIT == 0 {
         Form::Unreserved
     } else {
         Form::Plain
     })
 }
 
-/// Whether a raw component has a `%` or a `+`, i.e. decodes to something else.
+/// Whether a raw component has a `%` or a `+`, i.e. decodes to something else. Written so
+/// it vectorizes: it runs over the whole `jwt` value.
 fn has_escape(raw: &[u8]) -> bool {
-    raw.iter().fold(0u8, |any, &b| any | CLASS[usize::from(b)]) & ESCAPE_BIT != 0
+    raw.iter()
+        .fold(0u8, |any, &b| any | u8::from((b == b'%') | (b == b'+')))
+        != 0
 }
 
 /// Checks every `%` escape and that the decoded bytes are UTF-8.
@@ -432,6 +443,15 @@ fn validate(raw: &[u8], offset: usize) -> Result<(), Error> {
         return Err(Error::InvalidUtf8 { offset });
     }
     Ok(())
+}
+
+/// Whether the `%` at `percent` starts an escape the canonical encoding writes the same way:
+/// upper-case hex, of a byte that is not unreserved.
+fn is_canonical_escape(raw: &[u8], percent: usize) -> bool {
+    let upper_hex = |i: usize| matches!(raw.get(i), Some(b'0'..=b'9' | b'A'..=b'F'));
+    upper_hex(percent + 1)
+        && upper_hex(percent + 2)
+        && hex_pair(raw, percent).is_some_and(|byte| !is_unreserved(byte))
 }
 
 fn hex_pair(raw: &[u8], percent: usize) -> Option<u8> {
@@ -614,6 +634,20 @@ mod tests {
             canonical_query("%FF=1"),
             Err(Error::InvalidUtf8 { offset: 0 })
         );
+    }
+
+    #[test]
+    fn canonical_escapes_pass_through_and_others_are_rewritten() {
+        assert_eq!(
+            canonical_query("u=https%3A%2F%2Fa.b&v=%3a%41+%7E:").as_deref(),
+            Ok("u=https%3A%2F%2Fa.b&v=%3AA%20~%3A")
+        );
+    }
+
+    #[test]
+    fn params_stay_small() {
+        assert_eq!(core::mem::size_of::<Param>(), 24);
+        assert_eq!(canonical_query("a&b=&c=1&a=").as_deref(), Ok("a=,&b=&c=1"));
     }
 
     #[test]

@@ -244,15 +244,30 @@ pub fn user_assertion(
 }
 
 fn sign_payload(payload: &impl Serialize, key: &TenantKey) -> Result<SignedToken, Error> {
-    // Serializing plain structs of strings and integers cannot fail.
-    let json =
-        serde_json::to_vec(payload).map_err(|_| Error::InvalidJson(crate::TokenPart::Payload))?;
-    let mut token = String::with_capacity(jws::HS256_HEADER_B64.len() + json.len() * 4 / 3 + 48);
-    token.push_str(jws::HS256_HEADER_B64);
-    token.push('.');
-    token.push_str(&jws::encode(&json));
+    // The JSON goes to a stack buffer when it fits (it does for every ordinary token), so the
+    // returned token is the only allocation.
+    const STACK: usize = 512;
+    let mut stack = [0u8; STACK];
+    let mut unused: &mut [u8] = &mut stack;
+    let heap;
+    let json = if serde_json::to_writer(&mut unused, payload).is_ok() {
+        let len = STACK - unused.len();
+        &stack[..len]
+    } else {
+        // Serializing plain structs of strings and integers cannot fail.
+        heap = serde_json::to_vec(payload)
+            .map_err(|_| Error::InvalidJson(crate::TokenPart::Payload))?;
+        &heap[..]
+    };
+    let mut token = Vec::with_capacity(jws::HS256_HEADER_B64.len() + json.len() * 4 / 3 + 48);
+    token.extend_from_slice(jws::HS256_HEADER_B64.as_bytes());
+    token.push(b'.');
+    jws::encode_into(json, &mut token);
     let mac = jws::mac(key, &token);
-    token.push('.');
-    token.push_str(&jws::encode(&mac));
+    token.push(b'.');
+    jws::encode_into(&mac, &mut token);
+    // Base64url and dots: ASCII, so this cannot fail.
+    let token =
+        String::from_utf8(token).map_err(|_| Error::InvalidJson(crate::TokenPart::Payload))?;
     Ok(SignedToken(token))
 }

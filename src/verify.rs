@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::canonical::CanonicalRequest;
 use crate::claims::Claims;
-use crate::error::{Claim, Error, QshMismatch, TokenPart};
-use crate::jws::{self, Segments, HS256};
+use crate::error::{Claim, Error, QshMismatch};
+use crate::jws::{self, Segments};
 use crate::qsh::CONTEXT_QSH;
 use crate::secret::{SharedSecret, TenantKey};
 use crate::time::UnixTime;
@@ -206,11 +206,13 @@ impl Verifier {
         store: &(impl SecretStore + ?Sized),
         now: UnixTime,
     ) -> Result<Verified, Error> {
-        let unverified = Unverified::parse(token)?;
+        let mut verified = Verified::blank();
+        let segments = parse_into(token, &mut verified.claims)?;
         let key = store
-            .tenant_key(unverified.issuer())?
+            .tenant_key(verified.claims.iss())?
             .ok_or(Error::UnknownIssuer)?;
-        self.finish(unverified, &key, policy, now)
+        verified.kind = self.check(&segments, &verified.claims, &key, policy, now)?;
+        Ok(verified)
     }
 
     /// As [`verify`](Self::verify), consulting an async store.
@@ -225,12 +227,14 @@ impl Verifier {
         store: &(impl AsyncSecretStore + ?Sized),
         now: UnixTime,
     ) -> Result<Verified, Error> {
-        let unverified = Unverified::parse(token)?;
+        let mut verified = Verified::blank();
+        let segments = parse_into(token, &mut verified.claims)?;
         let key = store
-            .tenant_key(unverified.issuer())
+            .tenant_key(verified.claims.iss())
             .await?
             .ok_or(Error::UnknownIssuer)?;
-        self.finish(unverified, &key, policy, now)
+        verified.kind = self.check(&segments, &verified.claims, &key, policy, now)?;
+        Ok(verified)
     }
 
     /// The second half of verification, for callers that look the key up themselves
@@ -246,11 +250,25 @@ impl Verifier {
         policy: QshPolicy<'_, '_>,
         now: UnixTime,
     ) -> Result<Verified, Error> {
-        jws::verify_hs256(key, &token.segments)?;
-        let claims = token.claims;
-        self.check_time(&claims, now)?;
-        let kind = check_qsh(claims.qsh(), policy)?;
-        Ok(Verified { claims, kind })
+        let kind = self.check(&token.segments, &token.claims, key, policy, now)?;
+        Ok(Verified {
+            claims: token.claims,
+            kind,
+        })
+    }
+
+    /// Signature, time and qsh, in that order.
+    fn check(
+        &self,
+        segments: &Segments<'_>,
+        claims: &Claims,
+        key: &TenantKey,
+        policy: QshPolicy<'_, '_>,
+        now: UnixTime,
+    ) -> Result<TokenKind, Error> {
+        jws::verify_hs256(key, segments)?;
+        self.check_time(claims, now)?;
+        check_qsh(claims.qsh(), policy)
     }
 
     /// The time rules (`exp`, `iat`, `nbf`, leeway, maximum lifetime), shared with the
@@ -340,12 +358,8 @@ impl<'t> Unverified<'t> {
     ///
     /// Form, header and claim-type errors (see [`Verifier::verify`]).
     pub fn parse(token: &'t str) -> Result<Self, Error> {
-        let segments = jws::split(token)?;
-        let mut header = [0u8; 256];
-        jws::with_decoded(segments.header, TokenPart::Header, &mut header, |h| {
-            jws::check_header(h, HS256)
-        })?;
-        let claims = Claims::decode(segments.payload)?;
+        let mut claims = Claims::unread();
+        let segments = parse_into(token, &mut claims)?;
         Ok(Self { segments, claims })
     }
 
@@ -354,6 +368,15 @@ impl<'t> Unverified<'t> {
     pub fn issuer(&self) -> &str {
         self.claims.iss()
     }
+}
+
+/// Checks a token's form and HS256 header, then reads its payload into `claims` (from
+/// [`Claims::unread`]).
+fn parse_into<'t>(token: &'t str, claims: &mut Claims) -> Result<Segments<'t>, Error> {
+    let segments = jws::split(token)?;
+    jws::check_hs256_header(segments.header)?;
+    claims.read(segments.payload)?;
+    Ok(segments)
 }
 
 /// Proof that a token verified: only [`Verifier`] creates it.
@@ -366,6 +389,15 @@ pub struct Verified {
 }
 
 impl Verified {
+    /// An empty proof for [`Verifier::verify`] to fill in place (the claims hold kilobytes);
+    /// it leaves `verify` only after every check has passed.
+    fn blank() -> Self {
+        Self {
+            claims: Claims::unread(),
+            kind: TokenKind::RequestBound,
+        }
+    }
+
     /// The tenant's clientKey (`iss`).
     #[must_use]
     pub fn client_key(&self) -> &str {
