@@ -72,14 +72,17 @@ impl HttpKeySource {
     /// [`Error::KeyUnavailable`] if the HTTP client cannot be built.
     pub fn with_base_url(base_url: &str) -> Result<Self, Error> {
         let base = key_server_base(base_url)?;
-        let client = Client::builder()
+        let mut builder = Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .redirect(redirect::Policy::none())
-            .https_only(base.scheme() == "https")
-            .build()
-            .map_err(|_| Error::KeyUnavailable {
-                reason: "the http client could not be built",
-            })?;
+            .https_only(base.scheme() == "https");
+        if is_loopback(&base) {
+            // A proxy from the environment cannot reach this machine's loopback.
+            builder = builder.no_proxy();
+        }
+        let client = builder.build().map_err(|_| Error::KeyUnavailable {
+            reason: "the http client could not be built",
+        })?;
         Ok(Self {
             client,
             base,
@@ -178,11 +181,14 @@ impl fmt::Debug for HttpKeySource {
     }
 }
 
+fn is_loopback(url: &Url) -> bool {
+    matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
+}
+
 /// Parses and checks a key server's base URL.
 fn key_server_base(base_url: &str) -> Result<Url, Error> {
     let url = Url::parse(base_url).map_err(|_| Error::InvalidBaseUrl)?;
-    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
-    let scheme_allowed = url.scheme() == "https" || (url.scheme() == "http" && loopback);
+    let scheme_allowed = url.scheme() == "https" || (url.scheme() == "http" && is_loopback(&url));
     let plain = url.query().is_none()
         && url.fragment().is_none()
         && url.username().is_empty()
