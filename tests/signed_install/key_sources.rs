@@ -209,6 +209,67 @@ async fn a_cancelled_fetch_hands_over_to_a_waiter() {
     assert_eq!(keys.source().asked(), 2);
 }
 
+/// Many tasks, a few kids, a small cache and cancellations at random points: every task that
+/// is not cancelled gets its answer (no lost wake-up), and the source is asked at most once
+/// per kid plus once per cancelled fetch and eviction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stress_no_request_is_lost() {
+    let kids = ["k0", "k1", "k2", "k3", "k4", "k5"];
+    let keys = Arc::new(
+        KeyCache::new(CountingSource::new(&kids[..5], Duration::from_millis(3))).with_capacity(4),
+    );
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let tasks: Vec<_> = (0..400)
+        .map(|_| {
+            let keys = Arc::clone(&keys);
+            let kid_text = kids[(next() % 6) as usize];
+            let patience = Duration::from_millis(next() % 8);
+            let cancel = next() % 4 == 0;
+            tokio::spawn(async move {
+                let kid = kid(kid_text);
+                let ask = keys.install_key(&kid);
+                let answer = if cancel {
+                    match tokio::time::timeout(patience, ask).await {
+                        Ok(answer) => Some(answer),
+                        Err(_) => None,
+                    }
+                } else {
+                    Some(ask.await)
+                };
+                (kid_text, answer)
+            })
+        })
+        .collect();
+    let all = async {
+        let mut answered = 0;
+        for task in tasks {
+            let (kid_text, answer) = task.await.unwrap();
+            if let Some(answer) = answer {
+                answered += 1;
+                if kid_text == "k5" {
+                    assert_eq!(answer, Err(Error::UnknownKeyId));
+                } else {
+                    assert_eq!(answer, Ok(atlassian().key()), "{kid_text}");
+                }
+            }
+        }
+        answered
+    };
+    let answered = tokio::time::timeout(Duration::from_secs(20), all)
+        .await
+        .expect("a request was never answered");
+    assert!(answered >= 300, "{answered}");
+    assert!(keys.len() <= 4);
+    // 400 requests over 6 kids: most were answered from the cache or a shared fetch.
+    assert!(keys.source().asked() < 200, "{}", keys.source().asked());
+}
+
 #[tokio::test]
 async fn maps_references_and_arcs_are_sources() {
     let hash: HashMap<String, InstallKey> = [(KID.to_owned(), atlassian().key())].into();
