@@ -235,10 +235,7 @@ async fn stress_no_request_is_lost() {
                 let kid = kid(kid_text);
                 let ask = keys.install_key(&kid);
                 let answer = if cancel {
-                    match tokio::time::timeout(patience, ask).await {
-                        Ok(answer) => Some(answer),
-                        Err(_) => None,
-                    }
+                    tokio::time::timeout(patience, ask).await.ok()
                 } else {
                     Some(ask.await)
                 };
