@@ -128,6 +128,11 @@ fn with_key_file(extra: &[&str], body: &str, token: &str) -> Output {
     verify_install(&["--key", pem.to_str().unwrap()], extra, body, token)
 }
 
+/// Runs `connect-jwt` with `args` and no input.
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
 /// The first line of a failure: `invalid: <message> (<code>)`; returns the code.
 fn invalid_code(output: &Output) -> String {
     assert_eq!(output.status.code(), Some(1), "{}", stdout(output));
@@ -317,37 +322,28 @@ fn keys_fetched_from_a_key_server() {
 
 #[test]
 fn usage_errors() {
-    let output = Command::new(BIN)
-        .args(["verify-install", "--base-url", BASE, "-", "t"])
-        .output()
-        .unwrap();
+    let output = run(&["verify-install", "--base-url", BASE, "-", "t"]);
     assert_eq!(output.status.code(), Some(2));
-    let output = Command::new(BIN)
-        .args([
-            "verify-install",
-            "--key",
-            "k.pem",
-            "--key-url",
-            "--base-url",
-            BASE,
-            "-",
-            "t",
-        ])
-        .output()
-        .unwrap();
+    let output = run(&[
+        "verify-install",
+        "--key",
+        "k.pem",
+        "--key-url",
+        "--base-url",
+        BASE,
+        "-",
+        "t",
+    ]);
     assert_eq!(output.status.code(), Some(2));
-    let output = Command::new(BIN)
-        .args([
-            "verify-install",
-            "--key",
-            "/nonexistent/k.pem",
-            "--base-url",
-            BASE,
-            "/nonexistent/body.json",
-            "t",
-        ])
-        .output()
-        .unwrap();
+    let output = run(&[
+        "verify-install",
+        "--key",
+        "/nonexistent/k.pem",
+        "--base-url",
+        BASE,
+        "/nonexistent/body.json",
+        "t",
+    ]);
     assert_eq!(output.status.code(), Some(1));
     assert!(common::stderr(&output).contains("(io-error)"));
 }

@@ -15,8 +15,8 @@ use atlassian_connect_jwt::{
 };
 
 use super::{
-    atlassian, attacker, body, claims, qsh_of, verifier, with, without, Pair, BASE, EC_P256, KID,
-    NOW,
+    atlassian, attacker, body, claims, qsh_of, verifier, with, without, Pair, BASE, EC_P256,
+    HOSTILE_KIDS, KID, NOW,
 };
 
 /// What the server answers for one path.
@@ -200,19 +200,7 @@ async fn bad_kids_are_refused_with_zero_requests() {
         ),
         (valid_token_for(""), Error::MissingKeyId),
     ];
-    for kid in [
-        "../../x",
-        "//evil.example/k",
-        "https://evil.example/k",
-        r"\\evil.example\k",
-        "a?x=1",
-        "a#f",
-        "%2e%2e/x",
-        "a\r\nHost: x",
-        long.as_str(),
-        "..",
-        ".",
-    ] {
+    for kid in HOSTILE_KIDS.iter().copied().chain([long.as_str()]) {
         cases.push((valid_token_for(kid), Error::InvalidKeyId));
     }
     for (token, error) in cases {
