@@ -37,9 +37,8 @@ fn verify(c: &mut Criterion) {
     // From the raw URL to the verified identity, with the key from `store`.
     let end_to_end = |store: &dyn SecretStore| {
         let url = black_box(url.as_str());
-        let (_, query) = url.split_once('?').unwrap();
-        let token = find_token(None, Some(query)).unwrap();
         let request = CanonicalRequest::from_target("GET", url, Some(&base)).unwrap();
+        let token = request.token(None).unwrap();
         verifier
             .verify(token, QshPolicy::Request(&request), store, now)
             .unwrap()
@@ -95,6 +94,10 @@ fn verify(c: &mut Criterion) {
     group.bench_function("find_token (query)", |b| {
         let (_, query) = url.split_once('?').unwrap();
         b.iter(|| find_token(None, Some(black_box(query))).unwrap().len())
+    });
+    group.bench_function("CanonicalRequest::token (query)", |b| {
+        let request = CanonicalRequest::from_target("GET", &url, Some(&base)).unwrap();
+        b.iter(|| black_box(&request).token(None).unwrap().len())
     });
     group.bench_function("Unverified::parse", |b| {
         b.iter(|| {

@@ -6,7 +6,7 @@ use path_text::PathText;
 
 use crate::error::Error;
 use crate::qsh::{HashSink, Qsh, Sink};
-use crate::query::{self, ParamList};
+use crate::query::{self, ParamList, QueryToken};
 
 /// Longest path accepted, in bytes (16 KiB).
 pub const MAX_PATH_LEN: usize = 16 * 1024;
@@ -117,7 +117,11 @@ pub struct CanonicalRequest<'a> {
     method: &'a str,
     path: PathText<'a>,
     query: &'a str,
-    params: ParamList,
+    /// Hashed while the sorted parameters are at hand, so the request stays a few words
+    /// (it is built and moved on every request; the parameter list is a kilobyte and a half).
+    qsh: Qsh,
+    /// The `jwt` parameter, found in the same pass.
+    token: QueryToken<'a>,
 }
 
 impl<'a> CanonicalRequest<'a> {
@@ -173,44 +177,80 @@ impl<'a> CanonicalRequest<'a> {
                 max: MAX_PATH_LEN,
             });
         }
-        let mut request = Self {
+        let path = canonical_path(path, base);
+        let query = query.unwrap_or_default();
+        let mut params = ParamList::new();
+        let token = query::parse_into(query, &mut params)?;
+        let mut sink = HashSink::new();
+        write(method, path, query, &params, &mut sink);
+        Ok(Self {
             method,
-            path: canonical_path(path, base),
-            query: query.unwrap_or_default(),
-            params: ParamList::new(),
-        };
-        query::parse_into(request.query, &mut request.params)?;
-        Ok(request)
+            path,
+            query,
+            qsh: sink.finish(),
+            token,
+        })
     }
 
-    /// The query string hash of this request: SHA-256 of the canonical string, streamed into
-    /// the hash without building the string.
+    /// The request's token: the `Authorization` header value's (`JWT <token>`) and/or the
+    /// `jwt` query parameter's, by the rules of [`find_token`](crate::find_token), but
+    /// without a second pass over the query (the parameter was found while canonicalizing).
+    ///
+    /// ```
+    /// use atlassian_connect_jwt::{find_token, CanonicalRequest, Error};
+    ///
+    /// let request = CanonicalRequest::from_target("GET", "/panel?a=1&jwt=x.y.z", None)?;
+    /// assert_eq!(request.token(None), Ok("x.y.z"));
+    /// assert_eq!(request.token(None), find_token(None, Some("a=1&jwt=x.y.z")));
+    /// assert_eq!(request.token(Some("JWT x.y.q")), Err(Error::ConflictingTokens));
+    ///
+    /// let bare = CanonicalRequest::from_target("GET", "/panel?a=1", None)?;
+    /// assert_eq!(bare.token(None), Err(Error::MissingToken));
+    /// assert_eq!(bare.token(Some("JWT x.y.z")), Ok("x.y.z"));
+    /// # Ok::<(), atlassian_connect_jwt::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`find_token`](crate::find_token): [`Error::MissingToken`],
+    /// [`Error::ConflictingTokens`], [`Error::InvalidAuthorizationHeader`].
+    pub fn token(&self, authorization: Option<&'a str>) -> Result<&'a str, Error> {
+        crate::extract::choose_token(authorization, self.token.get())
+    }
+
+    /// The query string hash of this request: SHA-256 of the canonical string, computed when
+    /// the request was built by streaming the string into the hash, never building it.
     #[must_use]
     pub fn qsh(&self) -> Qsh {
-        let mut sink = HashSink::new();
-        self.write(&mut sink);
-        sink.finish()
+        self.qsh
     }
 
     /// The canonical string, `METHOD&path&query` (also available through `Display`).
     #[must_use]
     pub fn canonical_string(&self) -> String {
+        let mut params = ParamList::new();
+        // The query parsed when the request was built, so it parses again; if it somehow did
+        // not, the string would show no parameters rather than panic.
+        if query::parse_into(self.query, &mut params).is_err() {
+            params = ParamList::new();
+        }
         let mut out = Vec::new();
-        self.write(&mut out);
+        write(self.method, self.path, self.query, &params, &mut out);
         // Every byte written is ASCII or comes from `&str` input split at ASCII bytes.
         String::from_utf8(out)
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
+}
 
-    fn write(&self, out: &mut impl Sink) {
-        for b in self.method.bytes() {
-            out.put_byte(b.to_ascii_uppercase());
-        }
-        out.put(b"&");
-        self.path.write(out);
-        out.put(b"&");
-        query::write(self.query, self.params.as_slice(), out);
+/// Writes `METHOD&path&query` for a query whose `params` [`query::parse_into`] sorted.
+fn write(method: &str, path: PathText<'_>, query: &str, params: &ParamList, out: &mut impl Sink) {
+    for b in method.bytes() {
+        out.put_byte(b.to_ascii_uppercase());
     }
+    out.put(b"&");
+    path.write(out);
+    out.put(b"&");
+    query::write(query, params.as_slice(), out);
 }
 
 impl fmt::Display for CanonicalRequest<'_> {

@@ -41,7 +41,7 @@ pub struct Claims {
 /// The decoded payload JSON.
 // Inline on purpose: keeping ordinary payloads off the heap is the point of this type.
 #[allow(clippy::large_enum_variant)]
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 enum Payload {
     Small {
         len: usize,
@@ -53,6 +53,15 @@ enum Payload {
     },
     Heap(Vec<u8>),
 }
+
+/// Payloads are equal when their JSON is, whichever buffer holds it.
+impl PartialEq for Payload {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Payload {}
 
 impl Payload {
     fn as_bytes(&self) -> &[u8] {
@@ -117,7 +126,11 @@ impl Claims {
     /// payload are not copied around.
     pub(crate) fn unread() -> Self {
         Self {
-            payload: Payload::Heap(Vec::new()),
+            // Ready for the usual payload, so `read` decodes into it where it stands.
+            payload: Payload::Small {
+                len: 0,
+                bytes: [0; SMALL_PAYLOAD],
+            },
             iss: Text::Owned(Box::default()),
             sub: None,
             aud: Vec::new(),
@@ -136,10 +149,13 @@ impl Claims {
         // One assignment per variant: an `if` expression would build the value elsewhere and
         // copy all kilobytes of it in.
         if fits(SMALL_PAYLOAD) {
-            self.payload = Payload::Small {
-                len: 0,
-                bytes: [0; SMALL_PAYLOAD],
-            };
+            // Only unread claims are read: a `Small` payload here is the fresh, empty one.
+            if !matches!(self.payload, Payload::Small { .. }) {
+                self.payload = Payload::Small {
+                    len: 0,
+                    bytes: [0; SMALL_PAYLOAD],
+                };
+            }
         } else if fits(INLINE_PAYLOAD) {
             self.payload = Payload::Inline {
                 len: 0,

@@ -93,9 +93,20 @@ pub fn find_token<'a>(
     authorization: Option<&'a str>,
     query: Option<&'a str>,
 ) -> Result<&'a str, Error> {
+    choose_token(
+        authorization,
+        query.map(token_from_query).transpose().map(Option::flatten),
+    )
+}
+
+/// The token of the `Authorization` header value and/or the one found in the query: they
+/// must agree when both are there. A bad header is reported before a bad query.
+pub(crate) fn choose_token<'a>(
+    authorization: Option<&'a str>,
+    from_query: Result<Option<&'a str>, Error>,
+) -> Result<&'a str, Error> {
     let from_header = authorization.map(token_from_authorization).transpose()?;
-    let from_query = query.map(token_from_query).transpose()?.flatten();
-    match (from_header, from_query) {
+    match (from_header, from_query?) {
         (Some(h), Some(q)) if h != q => Err(Error::ConflictingTokens),
         (Some(token), _) | (None, Some(token)) => Ok(token),
         (None, None) => Err(Error::MissingToken),

@@ -26,14 +26,14 @@
 //! and returns a [`Verified`] proof or the [`Error`] of the first failed check:
 //!
 //! ```
-//! use atlassian_connect_jwt::{find_token, CanonicalRequest, Error, QshPolicy, SharedSecret, UnixTime, Verifier};
+//! use atlassian_connect_jwt::{CanonicalRequest, Error, QshPolicy, SharedSecret, UnixTime, Verifier};
 //!
 //! let target = "/path/to/service?a=1&A=2&b=3&B=4";
 //! let header = "JWT eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJ0ZXN0LWNsaWVudC1rZXkiLCJpYXQiOjE3MDAwMDAwMDAsImV4cCI6MTcwMDAwMDE4MCwicXNoIjoiY29udGV4dC1xc2gifQ.Y_-fycsTC1VmKefYSFe0PL3HLJ3yBoGVJPW68NX1nfo";
 //! let tenants = |iss: &str| (iss == "test-client-key").then(|| SharedSecret::new("connect-test-secret-0123456789abcdef0123"));
 //!
-//! let token = find_token(Some(header), None)?;
 //! let request = CanonicalRequest::from_target("GET", target, None)?;
+//! let token = request.token(Some(header))?; // or the `jwt` query parameter's
 //! let now = UnixTime::from_secs(1_700_000_060); // UnixTime::now() in production
 //! // This is a context token (`AP.context.getToken()`): a request-bound route refuses it.
 //! let refused = Verifier::new().verify(token, QshPolicy::Request(&request), &tenants, now);

@@ -133,11 +133,47 @@ enum Form {
     Escaped,
 }
 
+/// The value of the query's `jwt` parameter, seen while the query is parsed; the same rules
+/// as [`token_from_query`](crate::token_from_query).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum QueryToken<'q> {
+    /// No `jwt=` piece, or only empty values.
+    #[default]
+    Absent,
+    /// The value of every `jwt=` piece (raw), all equal.
+    Found(&'q str),
+    /// Two `jwt=` pieces with different values.
+    Conflicting,
+}
+
+impl<'q> QueryToken<'q> {
+    fn take(&mut self, value: &'q str) {
+        *self = match *self {
+            Self::Absent => Self::Found(value),
+            Self::Found(previous) if previous == value => Self::Found(value),
+            Self::Found(_) | Self::Conflicting => Self::Conflicting,
+        };
+    }
+
+    /// As `token_from_query` returns it: an empty value is no token.
+    pub(crate) fn get(self) -> Result<Option<&'q str>, Error> {
+        match self {
+            Self::Absent => Ok(None),
+            Self::Found(value) => Ok(Some(value).filter(|v| !v.is_empty())),
+            Self::Conflicting => Err(Error::ConflictingTokens),
+        }
+    }
+}
+
 /// Splits, validates and orders the parameters of a raw query (without the leading `?`).
 ///
 /// Empty pieces (`a=1&&b=2`, a trailing `&`) are skipped; `k` alone is `k=`; the parameter
-/// whose decoded name is exactly `jwt` is dropped. Fills `params` in place (it is large).
-pub(crate) fn parse_into(query: &str, params: &mut ParamList) -> Result<(), Error> {
+/// whose decoded name is exactly `jwt` is dropped, and its value returned, so that finding
+/// the token costs no second pass over the query. Fills `params` in place (it is large).
+pub(crate) fn parse_into<'q>(
+    query: &'q str,
+    params: &mut ParamList,
+) -> Result<QueryToken<'q>, Error> {
     if query.len() > MAX_QUERY_LEN {
         return Err(Error::QueryTooLong {
             len: query.len(),
@@ -147,6 +183,7 @@ pub(crate) fn parse_into(query: &str, params: &mut ParamList) -> Result<(), Erro
     let bytes = query.as_bytes();
     // Offsets fit: the query is at most MAX_QUERY_LEN bytes.
     let at = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
+    let mut token = QueryToken::Absent;
     let mut seen = 0usize;
     let mut next = 0usize;
     // `find_byte` rather than a byte loop: a `jwt` parameter alone is hundreds of bytes.
@@ -162,7 +199,8 @@ pub(crate) fn parse_into(query: &str, params: &mut ParamList) -> Result<(), Erro
         if seen > MAX_PARAMS {
             return Err(Error::TooManyParameters { max: MAX_PARAMS });
         }
-        let (key, value, value_offset) = match piece.iter().position(|&b| b == b'=') {
+        let eq = piece.iter().position(|&b| b == b'=');
+        let (key, value, value_offset) = match eq {
             Some(eq) => (&piece[..eq], &piece[eq + 1..], offset + eq + 1),
             None => (piece, &piece[piece.len()..], end),
         };
@@ -175,6 +213,10 @@ pub(crate) fn parse_into(query: &str, params: &mut ParamList) -> Result<(), Erro
             // Dropped, but still a request the product could have parsed.
             if has_escape(value) {
                 validate(value, value_offset)?;
+            }
+            // Only `jwt=...` carries a token (a bare `jwt` is no value at all).
+            if eq.is_some() {
+                token.take(&query[value_offset..end]);
             }
             continue;
         }
@@ -193,7 +235,7 @@ pub(crate) fn parse_into(query: &str, params: &mut ParamList) -> Result<(), Erro
             .cmp(&b.key_prefix)
             .then_with(|| compare(a.view(bytes), b.view(bytes)))
     });
-    Ok(())
+    Ok(token)
 }
 
 /// Writes `k1=v1,v2&k2=v3...` for the parameters of `query` sorted by [`parse_into`].

@@ -23,9 +23,10 @@ const NOW: u64 = 1_700_000_000;
 fn allocations_to_verify(url: &str, base: &BasePath, keys: &HashMap<String, TenantKey>) -> usize {
     let verifier = Verifier::new();
     let region = Region::new(GLOBAL);
-    let query = url.split_once('?').map(|(_, q)| q);
-    let token = find_token(None, query).unwrap();
     let request = CanonicalRequest::from_target("GET", url, Some(base)).unwrap();
+    let token = request.token(None).unwrap();
+    let query = url.split_once('?').map(|(_, q)| q);
+    assert_eq!(find_token(None, query), Ok(token));
     let verified = verifier
         .verify(
             token,

@@ -13,7 +13,7 @@ mod checks;
 
 use std::cell::Cell;
 
-use atlassian_connect_jwt::{BasePath, CanonicalRequest, Error, Qsh};
+use atlassian_connect_jwt::{find_token, BasePath, CanonicalRequest, Error, Qsh};
 use checks::model;
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -391,6 +391,38 @@ proptest! {
         let without = canon(request.method, &spelling.target(&request));
         prop_assert_eq!(&with, &without);
         prop_assert_eq!(with, Ok(expected(&request)));
+    }
+
+    /// The token a request finds while canonicalizing is `find_token`'s, with or without an
+    /// `Authorization` header: one, several (equal or not), empty, bare or escaped `jwt`
+    /// parameters anywhere among others.
+    #[test]
+    fn token_found_while_canonicalizing_is_find_tokens(
+        pieces in vec(
+            prop_oneof![
+                2 => (key(), text(3), any::<u64>())
+                    .prop_map(|(k, v, seed)| Spelling::random(seed).param(&k, &v)),
+                2 => (
+                    select(&["jwt", "%6Awt", "jw%74", "JWT", "jwt%20"][..]),
+                    select(&["=a.b.c", "=a.b.d", "=", "", "=a%2Eb.c", "=a+b"][..]),
+                )
+                    .prop_map(|(k, v)| format!("{k}{v}")),
+                1 => "[a-cj-w=+%~*2AEFz.]{0,6}",
+            ],
+            0..6,
+        ),
+        authorization in prop::option::of(select(&["JWT a.b.c", "JWT a.b.d", "Bearer a.b.c", "JWT "][..])),
+    ) {
+        let query = pieces.join("&");
+        let target = format!("/p?{query}");
+        if let Ok(request) = CanonicalRequest::from_target("GET", &target, None) {
+            prop_assert_eq!(
+                request.token(authorization),
+                find_token(authorization, Some(&query)),
+                "query {:?}",
+                query
+            );
+        }
     }
 
     /// Only the exact lower-case name is dropped: `JWT=x`, `Jwt=x`, `jwt%20=x` are kept.

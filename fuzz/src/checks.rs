@@ -25,7 +25,7 @@ use std::cmp::Ordering;
 use std::fmt::Write as _;
 
 use atlassian_connect_jwt::{
-    BasePath, CanonicalRequest, Error, Qsh, MAX_PARAMS, MAX_PATH_LEN, MAX_QUERY_LEN,
+    find_token, BasePath, CanonicalRequest, Error, Qsh, MAX_PARAMS, MAX_PATH_LEN, MAX_QUERY_LEN,
 };
 use sha2::{Digest, Sha256};
 
@@ -94,6 +94,14 @@ pub(crate) fn check_input(method: &str, target: &str, base: Option<&str>) {
     match &parts {
         Ok(canonical) => check_recanonicalize(method, canonical, false),
         Err(error) => check_error_offset(error, query),
+    }
+    // The token found while canonicalizing is the one `find_token` finds in the query.
+    if let Ok(request) = CanonicalRequest::from_parts(method, path, query, base.as_ref()) {
+        assert_eq!(
+            request.token(None),
+            find_token(None, query),
+            "the token found in {query:?} while canonicalizing is not find_token's"
+        );
     }
     if !target.contains('#') && model::after_authority(target).is_none() {
         assert_eq!(
