@@ -84,8 +84,9 @@ impl BasePath {
 ///
 /// Build it from what the web server received ([`from_target`](Self::from_target) for a raw
 /// request target or pasted URL, [`from_parts`](Self::from_parts) when the framework has
-/// already split path and query), then hash it with [`qsh`](Self::qsh) or print it with
-/// `Display` for diagnostics. It borrows the input and never decodes the path.
+/// already split path and query); it is hashed as it is built ([`qsh`](Self::qsh)), finds
+/// the request's token in the same pass ([`token`](Self::token)), and prints with `Display`
+/// for diagnostics. It borrows the input and never decodes the path.
 ///
 /// The rules are the Atlassian product's (where implementations differ, see the README):
 ///

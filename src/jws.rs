@@ -41,7 +41,7 @@ pub(crate) fn split(token: &str) -> Result<Segments<'_>, Error> {
         });
     }
     // Branch-free over fixed-size chunks, so the compiler vectorizes the scan.
-    let token_chars = token.as_bytes().chunks(32).all(|chunk| {
+    let all_token_chars = |chunk: &[u8]| {
         chunk.iter().fold(true, |ok, &b| {
             let lower = b | 0x20;
             ok & ((lower.wrapping_sub(b'a') < 26)
@@ -50,8 +50,10 @@ pub(crate) fn split(token: &str) -> Result<Segments<'_>, Error> {
                 | (b == b'_')
                 | (b == b'.'))
         })
-    });
-    if !token_chars {
+    };
+    let chunks = token.as_bytes().chunks_exact(32);
+    let tail = chunks.remainder();
+    if !(chunks.fold(true, |ok, chunk| ok & all_token_chars(chunk)) && all_token_chars(tail)) {
         return Err(Error::MalformedToken);
     }
     let bytes = token.as_bytes();
