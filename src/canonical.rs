@@ -113,7 +113,7 @@ impl BasePath {
 /// assert_eq!(tricky.to_string(), "GET&/p%26a=b&x=y");
 /// # Ok::<(), atlassian_connect_jwt::Error>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct CanonicalRequest<'a> {
     method: &'a str,
     path: PathText<'a>,
@@ -252,6 +252,22 @@ fn write(method: &str, path: PathText<'_>, query: &str, params: &ParamList, out:
     path.write(out);
     out.put(b"&");
     query::write(query, params.as_slice(), out);
+}
+
+/// The canonical string and qsh, never the raw query: it carries the token.
+impl fmt::Debug for CanonicalRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let token = match self.token {
+            QueryToken::Absent => "absent",
+            QueryToken::Found(_) => "<redacted>",
+            QueryToken::Conflicting => "<conflicting>",
+        };
+        f.debug_struct("CanonicalRequest")
+            .field("canonical", &self.canonical_string())
+            .field("qsh", &self.qsh)
+            .field("query_token", &token)
+            .finish()
+    }
 }
 
 impl fmt::Display for CanonicalRequest<'_> {
@@ -401,6 +417,19 @@ mod tests {
         assert_eq!(canon("GET", "/x", Some("https://a.example")), "GET&/x&");
         assert_eq!(BasePath::parse("base"), Err(Error::InvalidBaseUrl));
         assert_eq!(BasePath::parse("/b?x"), Err(Error::InvalidBaseUrl));
+    }
+
+    #[test]
+    fn debug_shows_no_token() {
+        let token = "eyJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJ4In0.c2lnbmF0dXJl";
+        let target = format!("/p?a=1&jwt={token}");
+        let request = CanonicalRequest::from_target("GET", &target, None).unwrap();
+        let debug = format!("{request:?}");
+        assert!(!debug.contains("eyJ"), "{debug}");
+        assert!(
+            debug.contains("GET&/p&a=1") && debug.contains("<redacted>"),
+            "{debug}"
+        );
     }
 
     #[test]

@@ -137,7 +137,7 @@ enum Form {
 /// as [`token_from_query`](crate::token_from_query).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) enum QueryToken<'q> {
-    /// No `jwt=` piece, or only empty values.
+    /// No `jwt=` piece.
     #[default]
     Absent,
     /// The value of every `jwt=` piece (raw), all equal.
