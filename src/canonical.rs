@@ -5,8 +5,9 @@ use core::fmt;
 use path_text::PathText;
 
 use crate::error::Error;
+use crate::extract::QueryToken;
 use crate::qsh::{HashSink, Qsh, Sink};
-use crate::query::{self, ParamList, QueryToken};
+use crate::query::{self, ParamList};
 
 /// Longest path accepted, in bytes (16 KiB).
 pub const MAX_PATH_LEN: usize = 16 * 1024;

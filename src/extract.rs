@@ -43,14 +43,7 @@ pub fn token_from_authorization(value: &str) -> Result<&str, Error> {
 ///
 /// [`Error::ConflictingTokens`] when two `jwt` parameters differ.
 pub fn token_from_query(query: &str) -> Result<Option<&str>, Error> {
-    let mut found: Option<&str> = None;
-    let mut take = |value| match found {
-        Some(previous) if previous != value => Err(Error::ConflictingTokens),
-        _ => {
-            found = Some(value);
-            Ok(())
-        }
-    };
+    let mut found = QueryToken::Absent;
     // One pass over the pieces (`find_byte` skips the long token value quickly); only a key
     // that is `jwt` or has a `%` escape can decode to `jwt`.
     let bytes = query.as_bytes();
@@ -68,10 +61,41 @@ pub fn token_from_query(query: &str) -> Result<Option<&str>, Error> {
             || (key.bytes().any(|b| b == b'%')
                 && percent_encoding::percent_decode_str(key).eq(b"jwt".iter().copied()));
         if is_jwt {
-            take(value)?;
+            found.take(value);
         }
     }
-    Ok(found.filter(|v| !v.is_empty()))
+    found.get()
+}
+
+/// The `jwt` parameters of a query, taken one by one: by [`token_from_query`], and by the
+/// canonical request while it parses the query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum QueryToken<'q> {
+    /// No `jwt=` piece.
+    Absent,
+    /// The value of every `jwt=` piece (raw), all equal.
+    Found(&'q str),
+    /// Two `jwt=` pieces with different values.
+    Conflicting,
+}
+
+impl<'q> QueryToken<'q> {
+    pub(crate) fn take(&mut self, value: &'q str) {
+        *self = match *self {
+            Self::Absent => Self::Found(value),
+            Self::Found(previous) if previous == value => Self::Found(value),
+            Self::Found(_) | Self::Conflicting => Self::Conflicting,
+        };
+    }
+
+    /// The token, if any: an empty value is no token.
+    pub(crate) fn get(self) -> Result<Option<&'q str>, Error> {
+        match self {
+            Self::Absent => Ok(None),
+            Self::Found(value) => Ok(Some(value).filter(|v| !v.is_empty())),
+            Self::Conflicting => Err(Error::ConflictingTokens),
+        }
+    }
 }
 
 /// The request's token, from the `Authorization` header value and/or the raw query.

@@ -8,6 +8,7 @@
 use core::cmp::Ordering;
 
 use crate::error::Error;
+use crate::extract::QueryToken;
 use crate::find::find_byte;
 use crate::qsh::Sink;
 
@@ -131,38 +132,6 @@ enum Form {
     Plain,
     /// Has escapes or `+`: decode while reading.
     Escaped,
-}
-
-/// The value of the query's `jwt` parameter, seen while the query is parsed; the same rules
-/// as [`token_from_query`](crate::token_from_query).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) enum QueryToken<'q> {
-    /// No `jwt=` piece.
-    #[default]
-    Absent,
-    /// The value of every `jwt=` piece (raw), all equal.
-    Found(&'q str),
-    /// Two `jwt=` pieces with different values.
-    Conflicting,
-}
-
-impl<'q> QueryToken<'q> {
-    fn take(&mut self, value: &'q str) {
-        *self = match *self {
-            Self::Absent => Self::Found(value),
-            Self::Found(previous) if previous == value => Self::Found(value),
-            Self::Found(_) | Self::Conflicting => Self::Conflicting,
-        };
-    }
-
-    /// As `token_from_query` returns it: an empty value is no token.
-    pub(crate) fn get(self) -> Result<Option<&'q str>, Error> {
-        match self {
-            Self::Absent => Ok(None),
-            Self::Found(value) => Ok(Some(value).filter(|v| !v.is_empty())),
-            Self::Conflicting => Err(Error::ConflictingTokens),
-        }
-    }
 }
 
 /// Splits, validates and orders the parameters of a raw query (without the leading `?`).
