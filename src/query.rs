@@ -132,6 +132,10 @@ enum Form {
     Plain,
     /// Has escapes or `+`: decode while reading.
     Escaped,
+    /// Has escapes, but written exactly as the canonical encoding writes them (unreserved
+    /// bytes and upper-case escapes of the others, as in `https%3A%2F%2F...`): decode while
+    /// reading, write as it is.
+    CanonicalEscaped,
 }
 
 /// Splits, validates and orders the parameters of a raw query (without the leading `?`).
@@ -175,7 +179,7 @@ pub(crate) fn parse_into<'q>(
         };
         let key_form = classify(key, offset)?;
         let is_jwt = match key_form {
-            Form::Escaped => decoded_eq(key, b"jwt"),
+            Form::Escaped | Form::CanonicalEscaped => decoded_eq(key, b"jwt"),
             _ => key == b"jwt",
         };
         if is_jwt {
@@ -251,7 +255,7 @@ fn compare_keys(a: View<'_>, b: View<'_>) -> Ordering {
             .iter()
             .map(|&x| rank(x))
             .cmp(b.key.iter().map(|&x| rank(x))),
-        Form::Escaped => Decoded::new(a.key)
+        Form::Escaped | Form::CanonicalEscaped => Decoded::new(a.key)
             .map(rank)
             .cmp(Decoded::new(b.key).map(rank)),
     }
@@ -273,7 +277,7 @@ fn key_prefix(raw: &[u8], form: Form) -> u64 {
         })
     }
     match form {
-        Form::Escaped => pack(Decoded::new(raw)),
+        Form::Escaped | Form::CanonicalEscaped => pack(Decoded::new(raw)),
         _ => pack(raw.iter().copied()),
     }
 }
@@ -342,7 +346,7 @@ fn is_unreserved(b: u8) -> bool {
 /// Writes the canonical encoding of a raw component: decoded, then every byte but the
 /// unreserved ones as `%XX` (upper-case hex).
 fn write_component(raw: &[u8], form: Form, out: &mut impl Sink) {
-    if form == Form::Unreserved {
+    if form == Form::Unreserved || form == Form::CanonicalEscaped {
         out.put(raw);
         return;
     }
@@ -406,8 +410,11 @@ const CLASS: [u8; 256] = {
 fn classify(raw: &[u8], offset: usize) -> Result<Form, Error> {
     let any = raw.iter().fold(0u8, |any, &b| any | CLASS[usize::from(b)]);
     if any & ESCAPE_BIT != 0 {
-        validate(raw, offset)?;
-        return Ok(Form::Escaped);
+        return Ok(if validate(raw, offset)? {
+            Form::CanonicalEscaped
+        } else {
+            Form::Escaped
+        });
     }
     // A slice of a `&str` split at ASCII bytes: already UTF-8.
     Ok(if any & RESERVED_BIT == 0 {
@@ -425,8 +432,35 @@ fn has_escape(raw: &[u8]) -> bool {
         != 0
 }
 
-/// Checks every `%` escape and that the decoded bytes are UTF-8.
-fn validate(raw: &[u8], offset: usize) -> Result<(), Error> {
+/// Checks every `%` escape and that the decoded bytes are UTF-8; says whether `raw` is
+/// already in canonical form ([`Form::CanonicalEscaped`]; `false` when unsure).
+///
+/// `raw` is a slice of a `&str` cut at ASCII bytes, so it is UTF-8 already; escapes of ASCII
+/// bytes (`%3A`, `+`) replace ASCII with ASCII and keep it so. Only an escape of a byte of
+/// 0x80 or above, or a broken escape, needs the full check, which also finds the first
+/// error in text order.
+fn validate(raw: &[u8], offset: usize) -> Result<bool, Error> {
+    let mut canonical = true;
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] != b'%' {
+            canonical &= is_unreserved(raw[i]);
+            i += 1;
+            continue;
+        }
+        match hex_pair(raw, i) {
+            Some(byte) if byte < 0x80 => {
+                canonical &= is_canonical_escape(raw, i);
+                i += 3;
+            }
+            _ => return validate_in_order(raw, offset).map(|()| false),
+        }
+    }
+    Ok(canonical)
+}
+
+/// [`validate`], decoding every unit and checking the UTF-8 of the result as it goes.
+fn validate_in_order(raw: &[u8], offset: usize) -> Result<(), Error> {
     let mut utf8 = Utf8Check::default();
     let mut i = 0;
     while i < raw.len() {
@@ -653,6 +687,52 @@ mod tests {
             canonical_query("u=https%3A%2F%2Fa.b&v=%3a%41+%7E:").as_deref(),
             Ok("u=https%3A%2F%2Fa.b&v=%3AA%20~%3A")
         );
+    }
+
+    #[test]
+    fn components_already_in_canonical_form_are_recognized() {
+        let form = |raw: &str| classify(raw.as_bytes(), 0).unwrap();
+        assert_eq!(form("https%3A%2F%2Fa.b"), Form::CanonicalEscaped);
+        assert_eq!(form("%20~"), Form::CanonicalEscaped);
+        // Lower-case hex, an escaped unreserved byte, `+`, a raw reserved or non-ASCII byte,
+        // an escaped high byte (not examined): all rewritten by the general path.
+        for raw in ["%3a", "%41", "a+b", "%3A:", "é%3A", "%C3%A9"] {
+            assert_eq!(form(raw), Form::Escaped, "{raw}");
+        }
+    }
+
+    #[test]
+    fn the_first_escape_error_in_text_order_is_reported() {
+        assert_eq!(
+            canonical_query("a=%FF%zz"),
+            Err(Error::InvalidUtf8 { offset: 2 })
+        );
+        assert_eq!(
+            canonical_query("a=%3A%zz%FF"),
+            Err(Error::InvalidPercentEncoding { offset: 5 })
+        );
+    }
+
+    use proptest::strategy::Strategy as _;
+
+    proptest::proptest! {
+        /// Writing a component recognized as canonical as it is gives what decoding and
+        /// encoding it byte by byte gives.
+        #[test]
+        fn canonical_fast_path_writes_what_the_general_path_writes(
+            raw in proptest::collection::vec(
+                proptest::sample::select(vec!["a", "Z", "%", "3", "A", "a", "f", "F", "4", "1", "+", ":", "é", "~", "%2F", "%7E", "%3a"]),
+                0..12,
+            ).prop_map(|pieces: Vec<&str>| pieces.concat()),
+        ) {
+            if let Ok(form) = classify(raw.as_bytes(), 0) {
+                let (mut fast, mut general) = (Vec::new(), Vec::new());
+                write_component(raw.as_bytes(), form, &mut fast);
+                let slow_form = if form == Form::CanonicalEscaped { Form::Escaped } else { form };
+                write_component(raw.as_bytes(), slow_form, &mut general);
+                proptest::prop_assert_eq!(fast, general);
+            }
+        }
     }
 
     #[test]
