@@ -450,7 +450,7 @@ fn validate(raw: &[u8], offset: usize) -> Result<bool, Error> {
         }
         match hex_pair(raw, i) {
             Some(byte) if byte < 0x80 => {
-                canonical &= is_canonical_escape(raw, i);
+                canonical &= escape_is_canonical(raw, i, byte);
                 i += 3;
             }
             _ => return validate_in_order(raw, offset).map(|()| false),
@@ -493,10 +493,13 @@ fn validate_in_order(raw: &[u8], offset: usize) -> Result<(), Error> {
 /// Whether the `%` at `percent` starts an escape the canonical encoding writes the same way:
 /// upper-case hex, of a byte that is not unreserved.
 fn is_canonical_escape(raw: &[u8], percent: usize) -> bool {
+    hex_pair(raw, percent).is_some_and(|byte| escape_is_canonical(raw, percent, byte))
+}
+
+/// [`is_canonical_escape`] for an escape already decoded to `byte`.
+fn escape_is_canonical(raw: &[u8], percent: usize, byte: u8) -> bool {
     let upper_hex = |i: usize| matches!(raw.get(i), Some(b'0'..=b'9' | b'A'..=b'F'));
-    upper_hex(percent + 1)
-        && upper_hex(percent + 2)
-        && hex_pair(raw, percent).is_some_and(|byte| !is_unreserved(byte))
+    upper_hex(percent + 1) && upper_hex(percent + 2) && !is_unreserved(byte)
 }
 
 fn hex_pair(raw: &[u8], percent: usize) -> Option<u8> {
