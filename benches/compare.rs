@@ -53,7 +53,7 @@ fn blocks_for(len: usize) -> usize {
 }
 
 fn fixture(name: &'static str, target: &'static str) -> Fixture {
-    let key = TenantKey::new(&SharedSecret::new(SECRET)).unwrap();
+    let key = TenantKey::new(CLIENT_KEY, &SharedSecret::new(SECRET)).unwrap();
     let base = BasePath::parse(BASE_URL).unwrap();
     let request = CanonicalRequest::from_target("GET", target, Some(&base)).unwrap();
     let token = Signer::new(CLIENT_KEY)

@@ -60,9 +60,10 @@ fn requests_per_second(
 fn main() {
     // `cargo test --all-targets` runs this without `--bench`: check it works, time nothing.
     let timing = std::env::args().any(|a| a == "--bench");
-    let key = TenantKey::new(&SharedSecret::new(
-        "connect-test-secret-0123456789abcdef0123",
-    ))
+    let key = TenantKey::new(
+        CLIENT_KEY,
+        &SharedSecret::new("connect-test-secret-0123456789abcdef0123"),
+    )
     .unwrap();
     let base = BasePath::parse("https://app.example.com/connect").unwrap();
     let request = CanonicalRequest::from_target("GET", TARGET, Some(&base)).unwrap();

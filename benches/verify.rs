@@ -6,8 +6,8 @@ use std::hint::black_box;
 
 use atlassian_connect_jwt::dangerous::decode_unverified;
 use atlassian_connect_jwt::{
-    find_token, user_assertion, BasePath, CanonicalRequest, QshPolicy, SecretStore, SharedSecret,
-    Signer, TenantKey, UnixTime, Unverified, Verifier,
+    find_token, BasePath, CanonicalRequest, QshPolicy, SecretStore, SharedSecret, Signer,
+    TenantKey, UnixTime, Unverified, UserAssertion, Verifier,
 };
 use criterion::{criterion_group, criterion_main, Criterion};
 
@@ -17,7 +17,7 @@ const NOW: u64 = 1_700_000_000;
 const TARGET: &str = "/connect/issue-panel?xdm_e=https%3A%2F%2Fexample.atlassian.net&xdm_c=channel-com.example.app__issue-panel&cp=&xdm_deprecated_addon_key_do_not_use=com.example.app&lic=active&cv=1001.0.0-SNAPSHOT&issueKey=PROJ-123&issueId=10001&projectKey=PROJ&projectId=10000&tz=Australia%2FSydney&loc=en-US&user_id=admin";
 
 fn verify(c: &mut Criterion) {
-    let key = TenantKey::new(&SharedSecret::new(SECRET)).unwrap();
+    let key = TenantKey::new(CLIENT_KEY, &SharedSecret::new(SECRET)).unwrap();
     let base = BasePath::parse("https://app.example.com/connect").unwrap();
     let request = CanonicalRequest::from_target("GET", TARGET, Some(&base)).unwrap();
     let signer =
@@ -77,19 +77,18 @@ fn verify(c: &mut Criterion) {
     });
     group.bench_function("user assertion", |b| {
         b.iter(|| {
-            user_assertion(
-                "oauth-client-1",
-                black_box("557058:f0e1d2c3"),
-                "https://example.atlassian.net",
-                &key,
-                UnixTime::from_secs(NOW),
-            )
+            UserAssertion {
+                oauth_client_id: "oauth-client-1",
+                account_id: black_box("557058:f0e1d2c3"),
+                tenant_base_url: "https://example.atlassian.net",
+            }
+            .sign(&key, UnixTime::from_secs(NOW))
             .unwrap()
         })
     });
     group.bench_function("TenantKey::new", |b| {
         let secret = SharedSecret::new(SECRET);
-        b.iter(|| TenantKey::new(black_box(&secret)).unwrap())
+        b.iter(|| TenantKey::new(CLIENT_KEY, black_box(&secret)).unwrap())
     });
     group.bench_function("find_token (query)", |b| {
         let (_, query) = url.split_once('?').unwrap();

@@ -2,8 +2,24 @@
 //! default, or `ring`'s assembly with the `ring` feature. Everything else calls these.
 
 /// A keyed HMAC-SHA256 state, precomputed from the key once.
+///
+/// Each MAC starts from a copy of this state; with the default backend the state and every
+/// copy are overwritten on drop (`hmac`'s and `sha2`'s `zeroize` features), with `ring` not.
 #[derive(Clone)]
 pub(crate) struct MacKey(imp::MacKey);
+
+/// RustCrypto's `Hmac<Sha256>` holds the key as two SHA-256 states (the inner and outer
+/// padded keys); each wipes itself on drop, and so does each per-call copy.
+#[cfg(not(feature = "ring"))]
+impl zeroize::ZeroizeOnDrop for MacKey {}
+
+#[cfg(not(feature = "ring"))]
+const _: () = {
+    const fn wiped_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+    // The type of both key states inside `Hmac<Sha256>` (`hmac`'s `HmacCore` is exactly
+    // these two fields); without `sha2`'s `zeroize` feature this does not compile.
+    wiped_on_drop::<<sha2::Sha256 as hmac::digest::block_api::EagerHash>::Core>();
+};
 
 /// Incremental SHA-256.
 pub(crate) struct Hasher(imp::Hasher);
@@ -59,6 +75,8 @@ mod imp {
         <MacKey as KeyInit>::new_from_slice(key).ok()
     }
 
+    /// The keyed state is copied (a MAC consumes its state) and the copy is wiped when
+    /// `finalize` drops it.
     pub(super) fn sign(key: &MacKey, data: &[u8]) -> [u8; 32] {
         let mut mac = key.clone();
         mac.update(data);
@@ -68,7 +86,8 @@ mod imp {
     pub(super) fn verify(key: &MacKey, data: &[u8], tag: &[u8]) -> bool {
         let mut mac = key.clone();
         mac.update(data);
-        // Checks the length, then compares with `subtle`'s constant-time equality.
+        // Checks the length, then compares with `subtle`'s constant-time equality; the
+        // state copy is wiped when `verify_slice` drops it.
         mac.verify_slice(tag).is_ok()
     }
 

@@ -4,7 +4,7 @@
 use core::fmt;
 use path_text::PathText;
 
-use crate::error::Error;
+use crate::error::{ConfigError, Error};
 use crate::extract::QueryToken;
 use crate::qsh::{HashSink, Qsh, Sink};
 use crate::query::{self, ParamList};
@@ -46,7 +46,7 @@ impl BasePath {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidBaseUrl`] if the text is neither an absolute URL nor a path starting
+    /// [`ConfigError::InvalidBaseUrl`] if the text is neither an absolute URL nor a path starting
     /// with `/`, or a path carries a query or fragment.
     pub fn parse(base: &str) -> Result<Self, Error> {
         let path = match split_absolute(base) {
@@ -56,14 +56,14 @@ impl BasePath {
             }
             None if base.is_empty() || base.starts_with('/') => {
                 if base.contains(['?', '#']) {
-                    return Err(Error::InvalidBaseUrl);
+                    return Err(Error::Config(ConfigError::InvalidBaseUrl));
                 }
                 base
             }
-            None => return Err(Error::InvalidBaseUrl),
+            None => return Err(Error::Config(ConfigError::InvalidBaseUrl)),
         };
         if path.len() > MAX_PATH_LEN {
-            return Err(Error::InvalidBaseUrl);
+            return Err(Error::Config(ConfigError::InvalidBaseUrl));
         }
         Ok(Self(path.trim_end_matches('/').to_owned()))
     }
@@ -416,8 +416,14 @@ mod tests {
         assert_eq!(canon("GET", "base/x", Some("/base")), "GET&/x&");
         assert_eq!(canon("GET", "basement", Some("/base")), "GET&/basement&");
         assert_eq!(canon("GET", "/x", Some("https://a.example")), "GET&/x&");
-        assert_eq!(BasePath::parse("base"), Err(Error::InvalidBaseUrl));
-        assert_eq!(BasePath::parse("/b?x"), Err(Error::InvalidBaseUrl));
+        assert_eq!(
+            BasePath::parse("base"),
+            Err(Error::Config(ConfigError::InvalidBaseUrl))
+        );
+        assert_eq!(
+            BasePath::parse("/b?x"),
+            Err(Error::Config(ConfigError::InvalidBaseUrl))
+        );
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Typed claims of a Connect token, read strictly: a claim of the wrong type is an error, never
 //! "absent" (the jsonwebtoken CVE-2026-25537 mistake).
 //!
-//! The decoded payload is kept inline (no heap allocation for ordinary tokens) and string
-//! claims are spans of it; only strings with JSON escapes are copied out.
+//! The decoded payload is the one heap allocation of a verification, sized exactly; string
+//! claims are spans of it, and only strings with JSON escapes are copied out.
 
 use core::fmt;
 use std::borrow::Cow;
@@ -14,23 +14,19 @@ use crate::error::{Claim, Error, TokenPart};
 use crate::jws::{self, Members};
 use crate::time::UnixTime;
 
-/// Payloads up to this many bytes (those of tokens up to 4 KiB) are kept without allocating.
-const INLINE_PAYLOAD: usize = 3072;
-
-/// Payloads up to this many bytes (nearly all: they are a few hundred) get a smaller buffer
-/// of their own, so that only 1 KiB is zeroed for them.
-const SMALL_PAYLOAD: usize = 1024;
-
 /// The claims of a verified (or, through [`dangerous`](crate::dangerous), inspected) token.
 ///
 /// `iss`, `iat` and `exp` are always present here; `qsh` is present on every token the
 /// verifier accepts. Any other member is available as raw JSON through [`raw`](Self::raw).
+///
+/// Small (a few machine words per claim) and owned: the decoded payload JSON lives in one
+/// exactly sized heap block, and the claims are spans of it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Claims {
-    payload: Payload,
+    payload: Box<[u8]>,
     iss: Text,
     sub: Option<Text>,
-    aud: Vec<Text>,
+    aud: Audience,
     iat: UnixTime,
     exp: UnixTime,
     nbf: Option<UnixTime>,
@@ -38,50 +34,11 @@ pub struct Claims {
     context_account_id: Option<Text>,
 }
 
-/// The decoded payload JSON.
-// Inline on purpose: keeping ordinary payloads off the heap is the point of this type.
-#[allow(clippy::large_enum_variant)]
-#[derive(Clone)]
-enum Payload {
-    Small {
-        len: usize,
-        bytes: [u8; SMALL_PAYLOAD],
-    },
-    Inline {
-        len: usize,
-        bytes: [u8; INLINE_PAYLOAD],
-    },
-    Heap(Vec<u8>),
-}
-
-/// Payloads are equal when their JSON is, whichever buffer holds it.
-impl PartialEq for Payload {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-
-impl Eq for Payload {}
-
-impl Payload {
-    fn as_bytes(&self) -> &[u8] {
-        match self {
-            Self::Small { len, bytes } => &bytes[..*len],
-            Self::Inline { len, bytes } => &bytes[..*len],
-            Self::Heap(bytes) => bytes,
-        }
-    }
-
-    fn as_str(&self) -> &str {
-        // Claims are only built from payloads that parsed as UTF-8 JSON.
-        core::str::from_utf8(self.as_bytes()).unwrap_or_default()
-    }
-}
-
 /// A string claim: a span of the payload, or its unescaped copy when it had escapes.
 #[derive(Clone, PartialEq, Eq)]
+#[cfg_attr(test, derive(Debug))]
 enum Text {
-    Span { start: usize, end: usize },
+    Span { start: u32, end: u32 },
     Owned(Box<str>),
 }
 
@@ -90,21 +47,26 @@ impl Text {
         let start = (value.as_ptr() as usize).wrapping_sub(payload.as_ptr() as usize);
         match value {
             Cow::Borrowed(v) if start <= payload.len() && payload.len() - start >= v.len() => {
-                Self::Span {
-                    start,
-                    end: start + v.len(),
-                }
+                Self::span(start, start + v.len())
             }
             other => Self::Owned(other.into_owned().into_boxed_str()),
         }
     }
 
-    fn get<'c>(&'c self, payload: &'c Payload) -> &'c str {
+    /// Payloads are at most [`MAX_TOKEN_LEN`](crate::MAX_TOKEN_LEN) bytes, so offsets fit.
+    fn span(start: usize, end: usize) -> Self {
+        let at = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
+        Self::Span {
+            start: at(start),
+            end: at(end),
+        }
+    }
+
+    fn get<'c>(&'c self, payload: &'c [u8]) -> &'c str {
         match self {
             // Spans are whole JSON strings cut from UTF-8 text: checking the span alone is enough.
             Self::Span { start, end } => payload
-                .as_bytes()
-                .get(*start..*end)
+                .get(*start as usize..*end as usize)
                 .and_then(|b| core::str::from_utf8(b).ok())
                 .unwrap_or_default(),
             Self::Owned(s) => s,
@@ -112,89 +74,65 @@ impl Text {
     }
 }
 
+/// `aud`: absent, one string (no list allocated for it), or a list.
+#[derive(Clone, Default, PartialEq, Eq)]
+#[cfg_attr(test, derive(Debug))]
+enum Audience {
+    #[default]
+    Absent,
+    One(Text),
+    Many(Box<[Text]>),
+}
+
+impl Audience {
+    fn as_slice(&self) -> &[Text] {
+        match self {
+            Self::Absent => &[],
+            Self::One(text) => core::slice::from_ref(text),
+            Self::Many(texts) => texts,
+        }
+    }
+}
+
 impl Claims {
-    /// Reads a payload segment (base64url) into claims; `iss`, `iat` and `exp` are required.
-    #[cfg_attr(not(feature = "signed-install"), allow(dead_code))]
+    /// Decodes a payload segment (base64url) and reads its claims; `iss`, `iat` and `exp`
+    /// are required. The decoded JSON goes straight into its exactly sized heap block.
     pub(crate) fn decode(segment: &str) -> Result<Self, Error> {
-        let mut claims = Self::unread();
-        claims.read(segment)?;
-        Ok(claims)
-    }
-
-    /// Claims with no payload yet (and nothing allocated), for [`read`](Self::read) to fill in
-    /// place: a verifier builds them where they will stay, so the kilobytes of an inline
-    /// payload are not copied around.
-    pub(crate) fn unread() -> Self {
-        Self {
-            // Ready for the usual payload, so `read` decodes into it where it stands.
-            payload: Payload::Small {
-                len: 0,
-                bytes: [0; SMALL_PAYLOAD],
-            },
-            iss: Text::Owned(Box::default()),
-            sub: None,
-            aud: Vec::new(),
-            iat: UnixTime::from_secs(0),
-            exp: UnixTime::from_secs(0),
-            nbf: None,
-            qsh: None,
-            context_account_id: None,
+        let invalid = Error::InvalidBase64(TokenPart::Payload);
+        // Unpadded base64url: 4 characters are 3 bytes, and a last group of 1 is invalid.
+        if segment.len() % 4 == 1 {
+            return Err(invalid);
         }
-    }
-
-    /// Decodes a payload segment (base64url) into these [`unread`](Self::unread) claims and
-    /// reads them; `iss`, `iat` and `exp` are required.
-    pub(crate) fn read(&mut self, segment: &str) -> Result<(), Error> {
-        let fits = |capacity| segment.len() / 4 * 3 + 3 <= capacity;
-        // One assignment per variant: an `if` expression would build the value elsewhere and
-        // copy all kilobytes of it in.
-        if fits(SMALL_PAYLOAD) {
-            // Only unread claims are read: a `Small` payload here is the fresh, empty one.
-            if !matches!(self.payload, Payload::Small { .. }) {
-                self.payload = Payload::Small {
-                    len: 0,
-                    bytes: [0; SMALL_PAYLOAD],
-                };
-            }
-        } else if fits(INLINE_PAYLOAD) {
-            self.payload = Payload::Inline {
-                len: 0,
-                bytes: [0; INLINE_PAYLOAD],
-            };
-        } else {
-            self.payload = Payload::Heap(jws::decode(segment, TokenPart::Payload)?);
+        let exact = segment.len() / 4 * 3 + (segment.len() % 4).saturating_sub(1);
+        let mut payload = vec![0u8; exact];
+        let written = base64_decode_into(segment, &mut payload)?;
+        if written != exact {
+            return Err(invalid);
         }
-        match &mut self.payload {
-            Payload::Small { len, bytes } => *len = base64_decode_into(segment, bytes)?,
-            Payload::Inline { len, bytes } => *len = base64_decode_into(segment, bytes)?,
-            Payload::Heap(_) => {}
-        }
-        self.read_fields()
+        Self::read(payload.into_boxed_slice())
     }
 
     /// Reads the payload JSON; `iss`, `iat` and `exp` are required, everything typed.
     pub(crate) fn parse(payload_json: &[u8]) -> Result<Self, Error> {
-        let mut claims = Self::unread();
-        claims.payload = Payload::Heap(payload_json.to_vec());
-        claims.read_fields()?;
-        Ok(claims)
+        Self::read(payload_json.into())
     }
 
-    fn read_fields(&mut self) -> Result<(), Error> {
-        let payload = self.payload.as_bytes();
-        let fields = match plain::read(payload) {
+    fn read(payload: Box<[u8]>) -> Result<Self, Error> {
+        let fields = match plain::read(&payload) {
             Some(fields) => fields,
-            None => Fields::read(payload)?,
+            None => Fields::read(&payload)?,
         };
-        self.iss = fields.iss.ok_or(Error::MissingClaim(Claim::Iss))?;
-        self.iat = fields.iat.ok_or(Error::MissingClaim(Claim::Iat))?;
-        self.exp = fields.exp.ok_or(Error::MissingClaim(Claim::Exp))?;
-        self.sub = fields.sub;
-        self.aud = fields.aud;
-        self.nbf = fields.nbf;
-        self.qsh = fields.qsh;
-        self.context_account_id = fields.context_account_id;
-        Ok(())
+        Ok(Self {
+            iss: fields.iss.ok_or(Error::MissingClaim(Claim::Iss))?,
+            iat: fields.iat.ok_or(Error::MissingClaim(Claim::Iat))?,
+            exp: fields.exp.ok_or(Error::MissingClaim(Claim::Exp))?,
+            sub: fields.sub,
+            aud: fields.aud,
+            nbf: fields.nbf,
+            qsh: fields.qsh,
+            context_account_id: fields.context_account_id,
+            payload,
+        })
     }
 
     /// `iss`: the tenant's clientKey on tokens the product sends.
@@ -212,7 +150,11 @@ impl Claims {
     /// `aud`, as a list (a single string is a one-element list; absent is empty).
     #[must_use]
     pub fn aud(&self) -> Vec<&str> {
-        self.aud.iter().map(|t| t.get(&self.payload)).collect()
+        self.aud
+            .as_slice()
+            .iter()
+            .map(|t| t.get(&self.payload))
+            .collect()
     }
 
     /// `iat`, rounded down to whole seconds.
@@ -250,13 +192,13 @@ impl Claims {
     /// The raw JSON text of any claim, typed ones included (`raw("context")`).
     #[must_use]
     pub fn raw(&self, name: &str) -> Option<&str> {
-        let members = Members::parse(self.payload.as_bytes(), TokenPart::Payload).ok()?;
+        let members = Members::parse(&self.payload, TokenPart::Payload).ok()?;
         members.get(name).map(RawValue::get)
     }
 
     /// Every claim name with its raw JSON text, in the token's order.
     pub fn iter(&self) -> impl Iterator<Item = (Cow<'_, str>, &str)> {
-        Members::parse(self.payload.as_bytes(), TokenPart::Payload)
+        Members::parse(&self.payload, TokenPart::Payload)
             .map(Members::into_vec)
             .unwrap_or_default()
             .into_iter()
@@ -266,7 +208,8 @@ impl Claims {
     /// The whole payload, as JSON text.
     #[must_use]
     pub fn payload_json(&self) -> &str {
-        self.payload.as_str()
+        // Claims are only built from payloads that parsed as UTF-8 JSON.
+        core::str::from_utf8(&self.payload).unwrap_or_default()
     }
 }
 
@@ -298,7 +241,7 @@ fn base64_decode_into(segment: &str, out: &mut [u8]) -> Result<usize, Error> {
 struct Fields {
     iss: Option<Text>,
     sub: Option<Text>,
-    aud: Vec<Text>,
+    aud: Audience,
     iat: Option<UnixTime>,
     exp: Option<UnixTime>,
     nbf: Option<UnixTime>,
@@ -335,16 +278,18 @@ impl Fields {
     }
 }
 
-fn audience(payload: &[u8], raw: &RawValue) -> Result<Vec<Text>, Error> {
+fn audience(payload: &[u8], raw: &RawValue) -> Result<Audience, Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
-    enum Audience<'a> {
+    enum Raw<'a> {
         One(#[serde(borrow)] Cow<'a, str>),
         Many(#[serde(borrow)] Vec<Cow<'a, str>>),
     }
-    match serde_json::from_str::<Audience<'_>>(raw.get()) {
-        Ok(Audience::One(aud)) => Ok(vec![Text::new(payload, aud)]),
-        Ok(Audience::Many(auds)) => Ok(auds.into_iter().map(|a| Text::new(payload, a)).collect()),
+    match serde_json::from_str::<Raw<'_>>(raw.get()) {
+        Ok(Raw::One(aud)) => Ok(Audience::One(Text::new(payload, aud))),
+        Ok(Raw::Many(auds)) => Ok(Audience::Many(
+            auds.into_iter().map(|a| Text::new(payload, a)).collect(),
+        )),
         Err(_) => Err(Error::InvalidClaim(Claim::Aud)),
     }
 }
@@ -379,7 +324,7 @@ fn context_account_id(payload: &[u8], raw: &str) -> Result<Option<Text>, Error> 
 /// and every error, goes to [`Fields::read`], so one set of rules decides what is valid; this
 /// only has to accept a subset of it and read that subset the same way.
 mod plain {
-    use super::{context_account_id, Fields, Text};
+    use super::{context_account_id, Audience, Fields, Text};
     use crate::find::find_byte;
     use crate::time::UnixTime;
 
@@ -421,7 +366,7 @@ mod plain {
                     b"sub" => fields.sub = Some(scan.text()?),
                     b"qsh" => fields.qsh = Some(scan.text()?),
                     // A list of audiences goes to the general reader, which copies them.
-                    b"aud" => fields.aud = vec![scan.text()?],
+                    b"aud" => fields.aud = Audience::One(scan.text()?),
                     b"iat" => fields.iat = Some(scan.date()?),
                     b"exp" => fields.exp = Some(scan.date()?),
                     b"nbf" => fields.nbf = Some(scan.date()?),
@@ -507,7 +452,7 @@ mod plain {
         fn text(&mut self) -> Option<Text> {
             self.expect(b'"')?;
             let (start, end) = self.string()?;
-            Some(Text::Span { start, end })
+            Some(Text::span(start, end))
         }
 
         /// A NumericDate written as a plain integer within range (what tokens carry);
@@ -662,14 +607,10 @@ mod tests {
     }
 
     #[test]
-    fn payloads_of_every_size_read_the_same() {
+    fn payloads_of_every_length_decode_exactly() {
         use base64::Engine as _;
-        for (filler, kept) in [
-            (10, "small"),
-            (1000, "inline"),
-            (2900, "inline"),
-            (3100, "heap"),
-        ] {
+        // Every remainder of the segment length, short and long payloads.
+        for filler in (0..8).chain([1000, 3100, 6000]) {
             let json = format!(
                 r#"{{"iss":"a","iat":1,"exp":2,"x":"{}"}}"#,
                 "y".repeat(filler)
@@ -677,14 +618,27 @@ mod tests {
             let segment = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&json);
             let claims = Claims::decode(&segment).unwrap();
             assert_eq!(claims.payload_json(), json);
+            assert_eq!(claims.payload.len(), json.len(), "{filler}");
             assert_eq!((claims.iss(), claims.exp()), ("a", UnixTime::from_secs(2)));
-            let variant = match claims.payload {
-                Payload::Small { .. } => "small",
-                Payload::Inline { .. } => "inline",
-                Payload::Heap(_) => "heap",
-            };
-            assert_eq!(variant, kept, "{filler}");
         }
+        // A length no base64url text has, and non-zero trailing bits.
+        for bad in ["eyJhIjoxfQx", "eyJhIjoxfR"] {
+            assert_eq!(
+                Claims::decode(bad),
+                Err(Error::InvalidBase64(TokenPart::Payload)),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn claims_are_small() {
+        // A few words per claim; the payload is behind one pointer.
+        assert!(
+            core::mem::size_of::<Claims>() <= 192,
+            "{}",
+            core::mem::size_of::<Claims>()
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use crate::claims::Claims;
 use crate::error::{Error, TokenPart};
 use crate::jws::{self, Members};
+use crate::time::UnixTime;
 
 /// A token's decoded header and payload, **not verified**: anyone can write anything here.
 #[derive(Clone, Debug)]
@@ -72,4 +73,22 @@ pub fn decode_unverified(token: &str) -> Result<UnverifiedParts, Error> {
         header: text(header, TokenPart::Header)?,
         payload: text(payload, TokenPart::Payload)?,
     })
+}
+
+/// Reads a JWT NumericDate from the JSON text of a claim value exactly as the verifier does:
+/// a JSON number (not a string), finite, not negative (not even `-0`), no later than
+/// [`UnixTime::MAX_NUMERIC_DATE`]; fractions are rounded down. For debuggers that show why a
+/// date was refused.
+///
+/// ```
+/// use atlassian_connect_jwt::{dangerous::numeric_date, UnixTime};
+///
+/// assert_eq!(numeric_date("1700000100.5"), Some(UnixTime::from_secs(1_700_000_100)));
+/// assert_eq!(numeric_date("\"1700000100\""), None);
+/// assert_eq!(numeric_date("-0"), None);
+/// assert_eq!(numeric_date("1e300"), None);
+/// ```
+#[must_use]
+pub fn numeric_date(json: &str) -> Option<UnixTime> {
+    UnixTime::from_numeric_date(json)
 }

@@ -59,9 +59,6 @@ pub enum Error {
         /// Byte offset within the query of the key or value that does not decode.
         offset: usize,
     },
-    /// The base URL given to strip from paths is not a URL or an absolute path.
-    #[error("invalid base url")]
-    InvalidBaseUrl,
 
     // ----- the token's form -----
     /// The token is longer than [`MAX_TOKEN_LEN`](crate::MAX_TOKEN_LEN); checked before decoding.
@@ -79,12 +76,28 @@ pub enum Error {
     /// A segment is not canonical unpadded base64url.
     #[error("the token's {0} is not canonical base64url")]
     InvalidBase64(TokenPart),
-    /// The header or payload is not one UTF-8 JSON object (or nests too deeply).
+    /// The header or payload is not one UTF-8 JSON object.
     #[error("the token's {0} is not a json object")]
     InvalidJson(TokenPart),
     /// A member name appears twice in the header or payload.
     #[error("the token's {0} repeats a member name")]
     DuplicateMember(TokenPart),
+    /// The header or payload has more than [`MAX_JSON_MEMBERS`](crate::MAX_JSON_MEMBERS)
+    /// members, counted over all its objects; checked before any of them is read.
+    #[error("the token's {0} has too many members")]
+    TooManyMembers(TokenPart),
+    /// The header or payload nests arrays and objects deeper than
+    /// [`MAX_JSON_DEPTH`](crate::MAX_JSON_DEPTH).
+    #[error("the token's {0} nests too deeply")]
+    NestingTooDeep(TokenPart),
+    /// An array in the header or payload has more than
+    /// [`MAX_JSON_ARRAY_LEN`](crate::MAX_JSON_ARRAY_LEN) elements.
+    #[error("the token's {0} has an array that is too long")]
+    ArrayTooLong(TokenPart),
+    /// The header or payload has more than [`MAX_JSON_ESCAPES`](crate::MAX_JSON_ESCAPES)
+    /// backslash escapes in its strings.
+    #[error("the token's {0} has too many escapes")]
+    TooManyEscapes(TokenPart),
     /// The header has no `alg`, or its `alg` is not a string.
     #[error("the token's header has no algorithm")]
     MissingAlgorithm,
@@ -108,12 +121,6 @@ pub enum Error {
     /// No shared secret is known for the token's `iss` (clientKey).
     #[error("unknown issuer")]
     UnknownIssuer,
-    /// The tenant's shared secret is empty: no token can be signed or verified with it.
-    #[error("the tenant's shared secret is empty")]
-    EmptySecret,
-    /// The secret store could not answer (a database error, say); the app logs its cause.
-    #[error("the secret store is unavailable")]
-    SecretStoreUnavailable,
 
     // ----- claims -----
     /// A required claim is absent.
@@ -168,16 +175,6 @@ pub enum Error {
     #[error("a context token (qsh \"context-qsh\") is required on this route")]
     ContextTokenRequired,
 
-    // ----- configuration -----
-    /// A configured leeway exceeds [`MAX_LEEWAY`](crate::MAX_LEEWAY).
-    #[error("leeway of {leeway} s exceeds the maximum of {max} s")]
-    LeewayTooLarge {
-        /// The leeway asked for.
-        leeway: u64,
-        /// The limit.
-        max: u64,
-    },
-
     // ----- signed install (lifecycle callbacks) -----
     /// The token's header has no `kid`, or an empty one: a signed-install token names the key
     /// that signed it.
@@ -191,14 +188,6 @@ pub enum Error {
     /// say): the token was not signed by a key the source knows.
     #[error("no public key is known for the token's key id")]
     UnknownKeyId,
-    /// The key source could not produce the public key for a reason other than not knowing
-    /// it: the key server timed out, was unreachable, answered with an error status or an
-    /// oversized body. Retrying later may succeed.
-    #[error("the public key could not be fetched: {reason}")]
-    KeyUnavailable {
-        /// What went wrong, in a few words (never a URL or a response body).
-        reason: &'static str,
-    },
     /// The public key is not an RSA public key in PEM (SPKI) form that can verify RS256.
     #[error("invalid public key: {reason}")]
     InvalidPublicKey {
@@ -241,6 +230,16 @@ pub enum Error {
     /// The `Authorization` header is not `JWT <token>`.
     #[error("the authorization header is not of the form `JWT <token>`")]
     InvalidAuthorizationHeader,
+
+    // ----- not a verdict on the request -----
+    /// The app is misconfigured or misuses the API: no request can pass until it is fixed.
+    /// A web server answers 500.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A store or key server that a check needs could not answer; retrying later may
+    /// succeed. A web server answers 503.
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
 }
 
 impl Error {
@@ -254,20 +253,21 @@ impl Error {
             Self::TooManyParameters { .. } => "too-many-parameters",
             Self::InvalidPercentEncoding { .. } => "invalid-percent-encoding",
             Self::InvalidUtf8 { .. } => "invalid-utf8",
-            Self::InvalidBaseUrl => "invalid-base-url",
             Self::TokenTooLarge { .. } => "token-too-large",
             Self::MalformedToken => "malformed-token",
             Self::InvalidBase64(_) => "invalid-base64",
             Self::InvalidJson(_) => "invalid-json",
             Self::DuplicateMember(_) => "duplicate-member",
+            Self::TooManyMembers(_) => "too-many-members",
+            Self::NestingTooDeep(_) => "nesting-too-deep",
+            Self::ArrayTooLong(_) => "array-too-long",
+            Self::TooManyEscapes(_) => "too-many-escapes",
             Self::MissingAlgorithm => "missing-algorithm",
             Self::UnsupportedAlgorithm { .. } => "unsupported-algorithm",
             Self::UnsupportedTokenType => "unsupported-token-type",
             Self::CriticalHeader => "critical-header",
             Self::InvalidSignature => "invalid-signature",
             Self::UnknownIssuer => "unknown-issuer",
-            Self::EmptySecret => "empty-secret",
-            Self::SecretStoreUnavailable => "secret-store-unavailable",
             Self::MissingClaim(_) => "missing-claim",
             Self::InvalidClaim(_) => "invalid-claim",
             Self::Expired { .. } => "expired",
@@ -278,11 +278,9 @@ impl Error {
             Self::QshMismatch(_) => "qsh-mismatch",
             Self::ContextTokenNotAllowed => "context-token-not-allowed",
             Self::ContextTokenRequired => "context-token-required",
-            Self::LeewayTooLarge { .. } => "leeway-too-large",
             Self::MissingKeyId => "missing-key-id",
             Self::InvalidKeyId => "invalid-key-id",
             Self::UnknownKeyId => "unknown-key-id",
-            Self::KeyUnavailable { .. } => "key-unavailable",
             Self::InvalidPublicKey { .. } => "invalid-public-key",
             Self::WeakPublicKey { .. } => "weak-public-key",
             Self::SymmetricTokenOnLifecycleRoute => "symmetric-token-on-lifecycle-route",
@@ -293,6 +291,87 @@ impl Error {
             Self::MissingToken => "missing-token",
             Self::ConflictingTokens => "conflicting-tokens",
             Self::InvalidAuthorizationHeader => "invalid-authorization-header",
+            Self::Config(error) => error.code(),
+            Self::Unavailable(error) => error.code(),
+        }
+    }
+
+    /// Whether this is a verdict on the request (its token or its form): what a web server
+    /// answers with 401. `false` for [`Error::Config`] (500) and [`Error::Unavailable`] (503).
+    #[must_use]
+    pub fn is_verdict(&self) -> bool {
+        !matches!(self, Self::Config(_) | Self::Unavailable(_))
+    }
+}
+
+/// How the app is misconfigured or misuses the API (see [`Error::Config`]): a fault of the
+/// app, never of the request, so a web server answers 500 and logs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A base URL is not an absolute URL or an absolute path (or has a query or fragment).
+    #[error("invalid base url")]
+    InvalidBaseUrl,
+    /// A configured leeway exceeds [`MAX_LEEWAY`](crate::MAX_LEEWAY).
+    #[error("leeway of {leeway} s exceeds the maximum of {max} s")]
+    LeewayTooLarge {
+        /// The leeway asked for.
+        leeway: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// A tenant's shared secret is empty: no token can be signed or verified with it.
+    #[error("the tenant's shared secret is empty")]
+    EmptySecret,
+    /// The `installed` and `uninstalled` callbacks were given the same path: no token could
+    /// tell one from the other, so every uninstall would be taken for an install.
+    #[error("the installed and uninstalled callbacks have the same path")]
+    IdenticalLifecyclePaths,
+    /// The key given to check a token belongs to another tenant than the token's `iss`: a
+    /// store returned the wrong tenant's key, or a caller passed one.
+    #[error("the key belongs to another tenant than the token's issuer")]
+    KeyTenantMismatch,
+}
+
+impl ConfigError {
+    /// The stable code, as [`Error::code`] gives it.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidBaseUrl => "invalid-base-url",
+            Self::LeewayTooLarge { .. } => "leeway-too-large",
+            Self::EmptySecret => "empty-secret",
+            Self::IdenticalLifecyclePaths => "identical-lifecycle-paths",
+            Self::KeyTenantMismatch => "key-tenant-mismatch",
+        }
+    }
+}
+
+/// What could not answer (see [`Error::Unavailable`]): retrying later may succeed, so a web
+/// server answers 503.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Unavailable {
+    /// The secret store could not answer (a database error, say); the app logs its cause.
+    #[error("the secret store is unavailable")]
+    SecretStore,
+    /// The key source could not produce a public key for a reason other than not knowing it:
+    /// the key server timed out, was unreachable, answered with an error status or an
+    /// oversized body, or too many other keys are being fetched at once.
+    #[error("the public key could not be fetched: {reason}")]
+    Key {
+        /// What went wrong, in a few words (never a URL or a response body).
+        reason: &'static str,
+    },
+}
+
+impl Unavailable {
+    /// The stable code, as [`Error::code`] gives it.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::SecretStore => "secret-store-unavailable",
+            Self::Key { .. } => "key-unavailable",
         }
     }
 }

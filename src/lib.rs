@@ -45,7 +45,7 @@
 //! ```
 //!
 //! [`Signer`] signs the tokens an app sends (outbound calls, context tokens) and
-//! [`user_assertion`] the OAuth 2.0 bearer assertion for acting as a user.
+//! [`UserAssertion`] the OAuth 2.0 bearer assertion for acting as a user.
 //!
 //! # Crate features
 //!
@@ -83,12 +83,13 @@ mod verify;
 
 pub use canonical::{BasePath, CanonicalRequest, MAX_PATH_LEN};
 pub use claims::Claims;
-pub use error::{Claim, Error, PayloadDefect, QshMismatch, TokenPart};
+pub use error::{Claim, ConfigError, Error, PayloadDefect, QshMismatch, TokenPart, Unavailable};
 pub use extract::{find_token, token_from_authorization, token_from_query};
 #[cfg(feature = "signed-install")]
 pub use install::{
     validate_kid, InstallKey, InstallKeySource, InstallToken, InstallVerifier, KeyCache, KeyId,
-    LifecyclePayload, VerifiedInstall, MAX_LIFECYCLE_BODY, MAX_RSA_BITS, MIN_RSA_BITS,
+    LifecyclePaths, LifecyclePayload, VerifiedInstall, MAX_LIFECYCLE_BODY, MAX_RSA_BITS,
+    MIN_RSA_BITS,
 };
 #[cfg(feature = "signed-install-http")]
 pub use install::{HttpKeySource, ATLASSIAN_INSTALL_KEYS_URL, MAX_KEY_RESPONSE_LEN};
@@ -96,7 +97,7 @@ pub use jws::MAX_TOKEN_LEN;
 pub use qsh::{ParseQshError, Qsh, CONTEXT_QSH};
 pub use query::{MAX_PARAMS, MAX_QUERY_LEN};
 pub use secret::{SharedSecret, TenantKey};
-pub use sign::{user_assertion, SignedToken, Signer, DEFAULT_LIFETIME, OAUTH_AUDIENCE};
+pub use sign::{SignedToken, Signer, UserAssertion, DEFAULT_LIFETIME, OAUTH_AUDIENCE};
 pub use time::UnixTime;
 pub use verify::{
     AsyncSecretStore, QshPolicy, SecretStore, TokenKind, Unverified, Verified, Verifier,

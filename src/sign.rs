@@ -56,14 +56,15 @@ impl fmt::Debug for SignedToken {
 /// Builds and signs HS256 tokens.
 ///
 /// ```
-/// use atlassian_connect_jwt::{SharedSecret, Signer, TenantKey, UnixTime};
+/// use atlassian_connect_jwt::{BasePath, SharedSecret, Signer, TenantKey, UnixTime};
 ///
-/// let key = TenantKey::new(&SharedSecret::new("tenant-shared-secret"))?;
+/// let key = TenantKey::new("tenant-client-key", &SharedSecret::new("tenant-shared-secret"))?;
 /// // A call from the app (key "com.example.app") to Confluence: `/wiki` is the product's base path.
+/// let confluence = BasePath::parse("https://example.atlassian.net/wiki")?;
 /// let token = Signer::new("com.example.app").sign_outbound(
 ///     "GET",
 ///     "https://example.atlassian.net/wiki/rest/api/space?limit=10",
-///     "https://example.atlassian.net/wiki",
+///     &confluence,
 ///     &key,
 ///     UnixTime::from_secs(1_700_000_000),
 /// )?;
@@ -148,21 +149,22 @@ impl Signer {
     }
 
     /// A token for a call to the product at `url`, canonicalized relative to the product's
-    /// base URL (`https://x.atlassian.net/wiki` for Confluence: `/wiki` is not signed).
+    /// base URL, given as a [`BasePath`] (`https://x.atlassian.net/wiki` for Confluence:
+    /// `/wiki` is not signed). The base is a type of its own so that it cannot be swapped with
+    /// the URL.
     ///
     /// # Errors
     ///
-    /// Canonicalization errors for `method`/`url`, [`Error::InvalidBaseUrl`].
+    /// Canonicalization errors for `method`/`url`.
     pub fn sign_outbound(
         &self,
         method: &str,
         url: &str,
-        product_base_url: &str,
+        product_base: &BasePath,
         key: &TenantKey,
         now: UnixTime,
     ) -> Result<SignedToken, Error> {
-        let base = BasePath::parse(product_base_url)?;
-        let request = CanonicalRequest::from_target(method, url, Some(&base))?;
+        let request = CanonicalRequest::from_target(method, url, Some(product_base))?;
         self.sign_request(&request, key, now)
     }
 
@@ -203,44 +205,66 @@ impl Signer {
 /// The assertion an app exchanges for a user's access token (OAuth 2.0 JWT bearer grant,
 /// RFC 7523), signed with the tenant's shared secret.
 ///
+/// Its three strings are named fields, so that they cannot be passed in the wrong order.
 /// Claims: `iss` = `urn:atlassian:connect:clientid:<oauth_client_id>`,
 /// `sub` = `urn:atlassian:connect:useraccountid:<account_id>`, `tnt` = the tenant's base URL,
 /// `aud` = [`OAUTH_AUDIENCE`], `iat` = now, `exp` = now + 60 s.
 ///
-/// # Errors
+/// ```
+/// use atlassian_connect_jwt::{SharedSecret, TenantKey, UnixTime, UserAssertion};
 ///
-/// [`Error::InvalidClaim`] if `now` is so late that `exp` overflows.
-pub fn user_assertion(
-    oauth_client_id: &str,
-    account_id: &str,
-    tenant_base_url: &str,
-    key: &TenantKey,
-    now: UnixTime,
-) -> Result<SignedToken, Error> {
-    #[derive(Serialize)]
-    struct Assertion<'a> {
-        iss: String,
-        sub: String,
-        tnt: &'a str,
-        aud: &'a str,
-        iat: u64,
-        exp: u64,
+/// let key = TenantKey::new("tenant-client-key", &SharedSecret::new("tenant-shared-secret"))?;
+/// let assertion = UserAssertion {
+///     oauth_client_id: "the-app-oauth-client-id",
+///     account_id: "557058:f0e1d2c3-b4a5-6789-0abc-def012345678",
+///     tenant_base_url: "https://example.atlassian.net",
+/// }
+/// .sign(&key, UnixTime::from_secs(1_700_000_000))?;
+/// assert_eq!(assertion.as_str().split('.').count(), 3);
+/// # Ok::<(), atlassian_connect_jwt::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserAssertion<'a> {
+    /// The app's OAuth client id (`oauthClientId` of the `installed` callback).
+    pub oauth_client_id: &'a str,
+    /// The Atlassian account id of the user to act as.
+    pub account_id: &'a str,
+    /// The tenant's base URL (`baseUrl` of the `installed` callback).
+    pub tenant_base_url: &'a str,
+}
+
+impl UserAssertion<'_> {
+    /// Signs the assertion with the tenant's key, issued at `now`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidClaim`] if `now` is so late that `exp` overflows.
+    pub fn sign(&self, key: &TenantKey, now: UnixTime) -> Result<SignedToken, Error> {
+        #[derive(Serialize)]
+        struct Assertion<'a> {
+            iss: String,
+            sub: String,
+            tnt: &'a str,
+            aud: &'a str,
+            iat: u64,
+            exp: u64,
+        }
+        let iat = now.as_secs();
+        let exp = iat
+            .checked_add(ASSERTION_LIFETIME)
+            .ok_or(Error::InvalidClaim(crate::Claim::Exp))?;
+        sign_payload(
+            &Assertion {
+                iss: format!("urn:atlassian:connect:clientid:{}", self.oauth_client_id),
+                sub: format!("urn:atlassian:connect:useraccountid:{}", self.account_id),
+                tnt: self.tenant_base_url,
+                aud: OAUTH_AUDIENCE,
+                iat,
+                exp,
+            },
+            key,
+        )
     }
-    let iat = now.as_secs();
-    let exp = iat
-        .checked_add(ASSERTION_LIFETIME)
-        .ok_or(Error::InvalidClaim(crate::Claim::Exp))?;
-    sign_payload(
-        &Assertion {
-            iss: format!("urn:atlassian:connect:clientid:{oauth_client_id}"),
-            sub: format!("urn:atlassian:connect:useraccountid:{account_id}"),
-            tnt: tenant_base_url,
-            aud: OAUTH_AUDIENCE,
-            iat,
-            exp,
-        },
-        key,
-    )
 }
 
 fn sign_payload(payload: &impl Serialize, key: &TenantKey) -> Result<SignedToken, Error> {

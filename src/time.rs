@@ -35,18 +35,10 @@ impl UnixTime {
 
     /// Reads a JWT NumericDate from the JSON text of a claim value, as the verifier does: a
     /// JSON number (not a string), finite, not negative (not even `-0`), no later than
-    /// [`MAX_NUMERIC_DATE`](Self::MAX_NUMERIC_DATE); fractions are rounded down.
-    ///
-    /// ```
-    /// use atlassian_connect_jwt::UnixTime;
-    ///
-    /// assert_eq!(UnixTime::from_numeric_date("1700000100.5"), Some(UnixTime::from_secs(1_700_000_100)));
-    /// assert_eq!(UnixTime::from_numeric_date("\"1700000100\""), None);
-    /// assert_eq!(UnixTime::from_numeric_date("-0"), None);
-    /// assert_eq!(UnixTime::from_numeric_date("1e300"), None);
-    /// ```
+    /// [`MAX_NUMERIC_DATE`](Self::MAX_NUMERIC_DATE); fractions are rounded down. Debuggers
+    /// reach it as [`dangerous::numeric_date`](crate::dangerous::numeric_date).
     #[must_use]
-    pub fn from_numeric_date(json: &str) -> Option<Self> {
+    pub(crate) fn from_numeric_date(json: &str) -> Option<Self> {
         let max = Self::MAX_NUMERIC_DATE.0;
         let number: serde_json::Number = serde_json::from_str(json).ok()?;
         let secs = match number.as_u64() {

@@ -1,12 +1,13 @@
 //! Verifying tenant tokens: the key from `iss`, HS256 only, time with a small leeway, and a
 //! per-route qsh policy that keeps context tokens off request-bound routes.
 
+use core::fmt;
 use core::future::Future;
 use std::collections::{BTreeMap, HashMap};
 
 use crate::canonical::CanonicalRequest;
 use crate::claims::Claims;
-use crate::error::{Claim, Error, QshMismatch};
+use crate::error::{Claim, ConfigError, Error, QshMismatch};
 use crate::jws::{self, Segments};
 use crate::qsh::CONTEXT_QSH;
 use crate::secret::{SharedSecret, TenantKey};
@@ -66,14 +67,14 @@ impl TokenKind {
 /// [`SharedSecret`] implement it. Compare client keys exactly (no case folding, trimming or
 /// Unicode normalization): the key found is the identity the verifier returns. A map of
 /// [`TenantKey`]s avoids both an allocation and two SHA-256 blocks per verification. A database-backed store implements it directly and returns
-/// [`Error::SecretStoreUnavailable`] when it cannot answer (after logging why).
+/// [`Unavailable::SecretStore`](crate::Unavailable::SecretStore) when it cannot answer (after logging why).
 pub trait SecretStore {
     /// The key of `client_key`, `Ok(None)` if the tenant is unknown.
     ///
     /// # Errors
     ///
-    /// [`Error::EmptySecret`] for a tenant with an empty secret,
-    /// [`Error::SecretStoreUnavailable`] when the store cannot answer.
+    /// [`ConfigError::EmptySecret`] for a tenant with an empty secret,
+    /// [`Unavailable::SecretStore`](crate::Unavailable::SecretStore) when the store cannot answer.
     fn tenant_key(&self, client_key: &str) -> Result<Option<TenantKey>, Error>;
 }
 
@@ -82,7 +83,9 @@ where
     F: Fn(&str) -> Option<SharedSecret>,
 {
     fn tenant_key(&self, client_key: &str) -> Result<Option<TenantKey>, Error> {
-        self(client_key).map(|s| TenantKey::new(&s)).transpose()
+        self(client_key)
+            .map(|secret| TenantKey::new(client_key, &secret))
+            .transpose()
     }
 }
 
@@ -94,13 +97,17 @@ impl<S: std::hash::BuildHasher> SecretStore for HashMap<String, TenantKey, S> {
 
 impl<S: std::hash::BuildHasher> SecretStore for HashMap<String, SharedSecret, S> {
     fn tenant_key(&self, client_key: &str) -> Result<Option<TenantKey>, Error> {
-        self.get(client_key).map(TenantKey::new).transpose()
+        self.get(client_key)
+            .map(|secret| TenantKey::new(client_key, secret))
+            .transpose()
     }
 }
 
 impl SecretStore for BTreeMap<String, SharedSecret> {
     fn tenant_key(&self, client_key: &str) -> Result<Option<TenantKey>, Error> {
-        self.get(client_key).map(TenantKey::new).transpose()
+        self.get(client_key)
+            .map(|secret| TenantKey::new(client_key, secret))
+            .transpose()
     }
 }
 
@@ -162,13 +169,13 @@ impl Verifier {
     ///
     /// # Errors
     ///
-    /// [`Error::LeewayTooLarge`] above [`MAX_LEEWAY`] seconds.
+    /// [`ConfigError::LeewayTooLarge`] above [`MAX_LEEWAY`] seconds.
     pub const fn with_leeway(self, seconds: u64) -> Result<Self, Error> {
         if seconds > MAX_LEEWAY {
-            return Err(Error::LeewayTooLarge {
+            return Err(Error::Config(ConfigError::LeewayTooLarge {
                 leeway: seconds,
                 max: MAX_LEEWAY,
-            });
+            }));
         }
         Ok(Self {
             leeway: seconds,
@@ -196,9 +203,10 @@ impl Verifier {
     /// # Errors
     ///
     /// The [`Error`] variant of the first check that fails, in this order: form and size,
-    /// header (`alg`, `typ`, `crit`), payload (read in one pass, so JSON syntax, repeated
-    /// names and claim types are reported in the order they occur in the text), required
-    /// claims, issuer lookup, signature, time, qsh.
+    /// header (`alg`, `typ`, `crit`), payload (limits first, then one pass in text order, so
+    /// JSON syntax, repeated names and claim types are reported as they occur), required
+    /// claims, issuer lookup ([`Error::UnknownIssuer`], or the store's own error), the key's
+    /// tenant ([`ConfigError::KeyTenantMismatch`]), signature, time, qsh.
     pub fn verify(
         &self,
         token: &str,
@@ -206,13 +214,11 @@ impl Verifier {
         store: &(impl SecretStore + ?Sized),
         now: UnixTime,
     ) -> Result<Verified, Error> {
-        let mut verified = Verified::blank();
-        let segments = parse_into(token, &mut verified.claims)?;
+        let token = Unverified::parse(token)?;
         let key = store
-            .tenant_key(verified.claims.iss())?
+            .tenant_key(token.issuer())?
             .ok_or(Error::UnknownIssuer)?;
-        verified.kind = self.check(&segments, &verified.claims, &key, policy, now)?;
-        Ok(verified)
+        self.finish(token, &key, policy, now)
     }
 
     /// As [`verify`](Self::verify), consulting an async store.
@@ -227,22 +233,21 @@ impl Verifier {
         store: &(impl AsyncSecretStore + ?Sized),
         now: UnixTime,
     ) -> Result<Verified, Error> {
-        let mut verified = Verified::blank();
-        let segments = parse_into(token, &mut verified.claims)?;
+        let token = Unverified::parse(token)?;
         let key = store
-            .tenant_key(verified.claims.iss())
+            .tenant_key(token.issuer())
             .await?
             .ok_or(Error::UnknownIssuer)?;
-        verified.kind = self.check(&segments, &verified.claims, &key, policy, now)?;
-        Ok(verified)
+        self.finish(token, &key, policy, now)
     }
 
     /// The second half of verification, for callers that look the key up themselves
-    /// (see [`Unverified`]).
+    /// (see [`Unverified`]). The key must be the key of the token's issuer.
     ///
     /// # Errors
     ///
-    /// As [`verify`](Self::verify), from the signature on.
+    /// [`ConfigError::KeyTenantMismatch`] when `key` belongs to another tenant than the
+    /// token's `iss`; then as [`verify`](Self::verify), from the signature on.
     pub fn finish(
         &self,
         token: Unverified<'_>,
@@ -250,7 +255,11 @@ impl Verifier {
         policy: QshPolicy<'_, '_>,
         now: UnixTime,
     ) -> Result<Verified, Error> {
+        if key.client_key() != token.claims.iss() {
+            return Err(ConfigError::KeyTenantMismatch.into());
+        }
         let kind = self.check(&token.segments, &token.claims, key, policy, now)?;
+        // Every check passed: only now does the proof exist.
         Ok(Verified {
             claims: token.claims,
             kind,
@@ -293,7 +302,7 @@ impl Verifier {
                 return Err(Error::NotYetValid { nbf, now });
             }
         }
-        if iat > exp {
+        if iat >= exp {
             return Err(Error::EmptyValidity);
         }
         if let Some(max) = self.max_lifetime {
@@ -331,7 +340,7 @@ pub(crate) fn check_qsh(qsh: Option<&str>, policy: QshPolicy<'_, '_>) -> Result<
 }
 
 /// A token whose form, header and claim types have been checked, but not yet its signature,
-/// time or qsh: only its issuer may be read, to find the key.
+/// time or qsh: only its issuer may be read, to find the key. `Debug` shows only the issuer.
 ///
 /// ```
 /// use atlassian_connect_jwt::{QshPolicy, SharedSecret, TenantKey, UnixTime, Unverified, Verifier};
@@ -340,12 +349,11 @@ pub(crate) fn check_qsh(qsh: Option<&str>, policy: QshPolicy<'_, '_>) -> Result<
 /// let unverified = Unverified::parse(token)?;
 /// assert_eq!(unverified.issuer(), "test-client-key");
 /// // ... look the tenant up in your own way ...
-/// let key = TenantKey::new(&SharedSecret::new("connect-test-secret-0123456789abcdef0123"))?;
+/// let key = TenantKey::new(unverified.issuer(), &SharedSecret::new("connect-test-secret-0123456789abcdef0123"))?;
 /// let verified = Verifier::new().finish(unverified, &key, QshPolicy::Context, UnixTime::from_secs(1_700_000_060))?;
 /// assert_eq!(verified.client_key(), "test-client-key");
 /// # Ok::<(), atlassian_connect_jwt::Error>(())
 /// ```
-#[derive(Debug)]
 pub struct Unverified<'t> {
     segments: Segments<'t>,
     claims: Claims,
@@ -358,8 +366,9 @@ impl<'t> Unverified<'t> {
     ///
     /// Form, header and claim-type errors (see [`Verifier::verify`]).
     pub fn parse(token: &'t str) -> Result<Self, Error> {
-        let mut claims = Claims::unread();
-        let segments = parse_into(token, &mut claims)?;
+        let segments = jws::split(token)?;
+        jws::check_hs256_header(segments.header)?;
+        let claims = Claims::decode(segments.payload)?;
         Ok(Self { segments, claims })
     }
 
@@ -370,18 +379,20 @@ impl<'t> Unverified<'t> {
     }
 }
 
-/// Checks a token's form and HS256 header, then reads its payload into `claims` (from
-/// [`Claims::unread`]).
-fn parse_into<'t>(token: &'t str, claims: &mut Claims) -> Result<Segments<'t>, Error> {
-    let segments = jws::split(token)?;
-    jws::check_hs256_header(segments.header)?;
-    claims.read(segments.payload)?;
-    Ok(segments)
+impl fmt::Debug for Unverified<'_> {
+    // The issuer only: the token text (through its segments) is a replayable credential,
+    // and nothing else of it has been checked.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Unverified")
+            .field("issuer", &self.issuer())
+            .finish_non_exhaustive()
+    }
 }
 
-/// Proof that a token verified: only [`Verifier`] creates it.
+/// Proof that a token verified: only [`Verifier`] creates it, once every check has passed.
 ///
-/// The identity is the token's `iss`, the same clientKey whose secret verified it.
+/// The identity is the token's `iss`, the same clientKey whose key verified it. Small (the
+/// claims are spans of one heap block), owned, and cheap to move into a request's extensions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verified {
     claims: Claims,
@@ -389,15 +400,6 @@ pub struct Verified {
 }
 
 impl Verified {
-    /// An empty proof for [`Verifier::verify`] to fill in place (the claims hold kilobytes);
-    /// it leaves `verify` only after every check has passed.
-    fn blank() -> Self {
-        Self {
-            claims: Claims::unread(),
-            kind: TokenKind::RequestBound,
-        }
-    }
-
     /// The tenant's clientKey (`iss`).
     #[must_use]
     pub fn client_key(&self) -> &str {

@@ -652,7 +652,8 @@ fn tokens_interoperate_with_npm_atlassian_jwt() {
         .iter()
         .zip(&requests)
         .map(|(case, request)| {
-            let key = TenantKey::new(&SharedSecret::new(case.secret.clone())).unwrap();
+            let key =
+                TenantKey::new(&case.npm.iss, &SharedSecret::new(case.secret.clone())).unwrap();
             let now = UnixTime::from_secs(case.ours.now);
             let signer = case.ours.signer();
             let token = if case.ours.context {

@@ -92,7 +92,7 @@ fn rfc7515_a1_key_and_mac() {
     assert_eq!(decoded.algorithm().as_deref(), Some("HS256"));
     // The crate's key from the JWK `k` computes the same MAC: a token signed through
     // `TenantKey` carries exactly the `hmac`-crate tag of its signing input.
-    let key = TenantKey::from_bytes(&k).unwrap();
+    let key = TenantKey::from_bytes("joe", &k).unwrap();
     let token = Signer::new("joe")
         .sign_context(&key, UnixTime::from_secs(A1_EXP - 180))
         .unwrap();
@@ -102,7 +102,7 @@ fn rfc7515_a1_key_and_mac() {
 
 #[test]
 fn rfc7515_a1_rejected_by_the_connect_layer() {
-    let key = TenantKey::from_bytes(&a1_key_bytes()).unwrap();
+    let key = TenantKey::from_bytes("joe", &a1_key_bytes()).unwrap();
     let mut store: HashMap<String, TenantKey> = HashMap::new();
     store.insert("joe".to_owned(), key);
     // A.1 has no `iat` (and no `qsh`): a Connect token needs both, and `iat` is read first.
@@ -154,7 +154,7 @@ fn a1_completed(qsh: Option<&str>) -> String {
 
 #[test]
 fn rfc7515_a1_completed_verifies_at_the_hmac_layer_and_expires() {
-    let key = TenantKey::from_bytes(&a1_key_bytes()).unwrap();
+    let key = TenantKey::from_bytes("joe", &a1_key_bytes()).unwrap();
     let strict = Verifier::new().with_leeway(0).unwrap();
     // Without a qsh the Connect layer rejects it, after the signature and clock checks pass.
     let no_qsh = a1_completed(None);
@@ -195,7 +195,7 @@ fn rfc7515_a1_completed_verifies_at_the_hmac_layer_and_expires() {
     // The wrong key (one bit off) fails at the HMAC layer.
     let mut other = a1_key_bytes();
     other[0] ^= 1;
-    let other = TenantKey::from_bytes(&other).unwrap();
+    let other = TenantKey::from_bytes("joe", &other).unwrap();
     assert_eq!(
         verify_with_key(strict, &token, &other, QshPolicy::Context, A1_EXP - 1),
         Err(Error::InvalidSignature)
@@ -300,7 +300,7 @@ fn rfc4231_hmac_sha256_cases_1_to_4_6_7() {
 
         // The crate's TenantKey with the same key: what it signs is that HMAC of the signing
         // input, and what it verifies is exactly that HMAC.
-        let key = TenantKey::from_bytes(&tc.key).unwrap();
+        let key = TenantKey::from_bytes("rfc4231", &tc.key).unwrap();
         let signed = Signer::new("rfc4231")
             .sign_context(&key, UnixTime::from_secs(1_700_000_000))
             .unwrap();
@@ -343,7 +343,7 @@ fn rfc4231_hmac_sha256_cases_1_to_4_6_7() {
         // One bit off in the key: refused.
         let mut off = tc.key.clone();
         *off.last_mut().unwrap() ^= 1;
-        let off = TenantKey::from_bytes(&off).unwrap();
+        let off = TenantKey::from_bytes("rfc4231", &off).unwrap();
         assert_eq!(
             verify_with_key(
                 Verifier::new(),
@@ -363,7 +363,7 @@ fn rfc4231_hmac_sha256_cases_1_to_4_6_7() {
 fn rfc4231_keys_as_shared_secrets() {
     // Case 2's key is text, the way Connect secrets are: `TenantKey::new` keys with the UTF-8
     // bytes, the same as `from_bytes`.
-    let from_secret = TenantKey::new(&SharedSecret::new("Jefe")).unwrap();
+    let from_secret = TenantKey::new("jefe", &SharedSecret::new("Jefe")).unwrap();
     let token = sign_raw(
         b"Jefe",
         r#"{"alg":"HS256"}"#,
@@ -386,7 +386,7 @@ fn rfc4231_keys_as_shared_secrets() {
         r#"{"alg":"HS256"}"#,
         r#"{"iss":"long","iat":1700000000,"exp":1700000180,"qsh":"context-qsh"}"#,
     );
-    let key = TenantKey::new(&SharedSecret::new(secret.clone())).unwrap();
+    let key = TenantKey::new("long", &SharedSecret::new(secret.clone())).unwrap();
     assert_eq!(
         verify_with_key(
             Verifier::new(),
@@ -404,7 +404,7 @@ fn rfc4231_case_5_truncated_tag_is_not_a_signature() {
     let key_bytes = [0x0c; 20];
     let full = hmac_sha256(&key_bytes, b"Test With Truncation");
     assert_eq!(hex(&full[..16]), "a3b6167473100ee06e0c796c2955552b");
-    let key = TenantKey::from_bytes(&key_bytes).unwrap();
+    let key = TenantKey::from_bytes("rfc4231-5", &key_bytes).unwrap();
     let header = r#"{"alg":"HS256","typ":"JWT"}"#;
     let payload = r#"{"iss":"rfc4231-5","iat":1700000000,"exp":1700000180,"qsh":"context-qsh"}"#;
     let good = sign_raw(&key_bytes, header, payload);
@@ -575,7 +575,7 @@ fn golden_tokens_t1_t2_verify() {
     assert_eq!(t2.kind(), TokenKind::Context);
     // The crate's own signer reproduces both tokens except for the header's member order
     // (it writes `alg` first), and its tokens verify the same way.
-    let key = TenantKey::new(&SharedSecret::new(S)).unwrap();
+    let key = TenantKey::new("test-client-key", &SharedSecret::new(S)).unwrap();
     let signer = Signer::new("test-client-key");
     let mine = signer
         .sign_request(&request, &key, UnixTime::from_secs(1_700_000_000))
@@ -773,9 +773,10 @@ fn product_signed_tokens_are_bound_to_their_url() {
 /// order, same MAC as npm `atlassian-jwt`.
 #[test]
 fn signing_reproduces_the_golden_token() {
-    let key = TenantKey::new(&SharedSecret::new(
-        "connect-test-secret-0123456789abcdef0123",
-    ))
+    let key = TenantKey::new(
+        "test-client-key",
+        &SharedSecret::new("connect-test-secret-0123456789abcdef0123"),
+    )
     .unwrap();
     let request =
         CanonicalRequest::from_target("GET", "/path/to/service?a=1&A=2&b=3&B=4", None).unwrap();

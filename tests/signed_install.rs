@@ -254,7 +254,10 @@ fn valid_uninstall_verifies_without_a_secret() {
 fn base_path_and_custom_lifecycle_paths() {
     let verifier = InstallVerifier::new("https://app.example.com/connect/")
         .unwrap()
-        .with_lifecycle_paths("/lifecycle/installed", "/lifecycle/uninstalled")
+        .with_lifecycle_paths(atlassian_connect_jwt::LifecyclePaths {
+            installed: "/lifecycle/installed",
+            uninstalled: "/lifecycle/uninstalled",
+        })
         .unwrap();
     let payload = with("aud", "https://app.example.com/connect".into());
     let mut c: serde_json::Value = serde_json::from_str(&payload).unwrap();
@@ -340,7 +343,7 @@ fn audience_must_name_the_app() {
     for bad in ["", "app.example.com", "://x", "https://"] {
         assert_eq!(
             InstallVerifier::new(bad).unwrap_err(),
-            Error::InvalidBaseUrl
+            Error::Config(atlassian_connect_jwt::ConfigError::InvalidBaseUrl)
         );
     }
 }

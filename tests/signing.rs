@@ -8,15 +8,19 @@ use std::task::{Context, Poll, Waker};
 
 use atlassian_connect_jwt::dangerous::decode_unverified;
 use atlassian_connect_jwt::{
-    user_assertion, AsyncSecretStore, BasePath, CanonicalRequest, Error, QshPolicy, SharedSecret,
-    Signer, TenantKey, TokenKind, UnixTime, Verifier, OAUTH_AUDIENCE,
+    AsyncSecretStore, BasePath, CanonicalRequest, Error, QshPolicy, SharedSecret, Signer,
+    TenantKey, TokenKind, UnixTime, UserAssertion, Verifier, OAUTH_AUDIENCE,
 };
 
 const SECRET: &str = "connect-test-secret-0123456789abcdef0123";
 const NOW: u64 = 1_700_000_000;
 
 fn key() -> TenantKey {
-    TenantKey::new(&SharedSecret::new(SECRET)).unwrap()
+    key_of("test-client-key")
+}
+
+fn key_of(client_key: &str) -> TenantKey {
+    TenantKey::new(client_key, &SharedSecret::new(SECRET)).unwrap()
 }
 
 /// Polls a future that never waits (the stores below answer at once) to completion.
@@ -40,8 +44,12 @@ impl AsyncSecretStore for Tenants {
         client_key: &str,
     ) -> impl Future<Output = Result<Option<TenantKey>, Error>> + Send {
         let found = match client_key {
-            "tenant-a" => Ok(Some(key())),
-            "tenant-down" => Err(Error::SecretStoreUnavailable),
+            "tenant-a" => Ok(Some(key_of("tenant-a"))),
+            // A store bug: tenant B's row holds tenant A's key (same secret, even).
+            "tenant-misfiled" => Ok(Some(key_of("tenant-a"))),
+            "tenant-down" => Err(Error::Unavailable(
+                atlassian_connect_jwt::Unavailable::SecretStore,
+            )),
             _ => Ok(None),
         };
         async move { found }
@@ -76,13 +84,27 @@ fn verify_async_consults_the_async_store() {
         now,
     ));
     assert_eq!(unknown.unwrap_err(), Error::UnknownIssuer);
+    // The key it returns belongs to tenant A: refused, though its secret would verify.
+    let misfiled = complete(verifier.verify_async(
+        sign("tenant-misfiled").as_str(),
+        QshPolicy::Request(&request),
+        &Tenants,
+        now,
+    ));
+    assert_eq!(
+        misfiled.unwrap_err(),
+        Error::Config(atlassian_connect_jwt::ConfigError::KeyTenantMismatch)
+    );
     let down = complete(verifier.verify_async(
         sign("tenant-down").as_str(),
         QshPolicy::Request(&request),
         &Tenants,
         now,
     ));
-    assert_eq!(down.unwrap_err(), Error::SecretStoreUnavailable);
+    assert_eq!(
+        down.unwrap_err(),
+        Error::Unavailable(atlassian_connect_jwt::Unavailable::SecretStore)
+    );
 }
 
 #[test]
@@ -91,7 +113,7 @@ fn outbound_tokens_sign_the_request_relative_to_the_product_base() {
         .sign_outbound(
             "get",
             "https://example.atlassian.net/wiki/rest/api/space?limit=10&start=0",
-            "https://example.atlassian.net/wiki",
+            &BasePath::parse("https://example.atlassian.net/wiki").unwrap(),
             &key(),
             UnixTime::from_secs(NOW),
         )
@@ -148,13 +170,12 @@ fn signer_options_reach_the_claims() {
 
 #[test]
 fn user_assertion_has_the_oauth_bearer_grant_claims() {
-    let token = user_assertion(
-        "oauth-client-1",
-        "557058:f0e1d2c3",
-        "https://example.atlassian.net",
-        &key(),
-        UnixTime::from_secs(NOW),
-    )
+    let token = UserAssertion {
+        oauth_client_id: "oauth-client-1",
+        account_id: "557058:f0e1d2c3",
+        tenant_base_url: "https://example.atlassian.net",
+    }
+    .sign(&key(), UnixTime::from_secs(NOW))
     .unwrap();
     let parts = decode_unverified(token.as_str()).unwrap();
     assert_eq!(parts.algorithm().as_deref(), Some("HS256"));

@@ -181,7 +181,7 @@ impl Issue {
     }
 
     fn key(&self) -> TenantKey {
-        TenantKey::new(&SharedSecret::new(self.secret.clone())).unwrap()
+        TenantKey::new("test-client-key", &SharedSecret::new(self.secret.clone())).unwrap()
     }
 
     fn exp(&self) -> u64 {
@@ -617,7 +617,7 @@ proptest! {
 fn missing_claims_are_reported_by_name() {
     // A sanity anchor for the claim errors the flips above may produce.
     let verifier = Verifier::new();
-    let key = TenantKey::new(&SharedSecret::new(S)).unwrap();
+    let key = TenantKey::new("test-client-key", &SharedSecret::new(S)).unwrap();
     let token = Signer::new("test-client-key")
         .sign_context(&key, UnixTime::from_secs(1_700_000_000))
         .unwrap();

@@ -113,7 +113,7 @@ fn time(name: &str, value: &Value, now: UnixTime) -> String {
 
 /// Whole seconds of a NumericDate as the verifier reads it.
 fn numeric_date(value: &Value) -> Option<UnixTime> {
-    UnixTime::from_numeric_date(&value.to_string())
+    atlassian_connect_jwt::dangerous::numeric_date(&value.to_string())
 }
 
 /// What a verifier makes of the token before it needs a secret.

@@ -59,7 +59,7 @@ pub(crate) struct Args {
 
 /// Runs `sign`.
 pub(crate) fn run(args: &Args) -> ExitCode {
-    let key = match args.secret.tenant_key() {
+    let key = match args.secret.tenant_key(&args.iss) {
         Ok(key) => key,
         Err(status) => return status,
     };

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use atlassian_connect_jwt::user_assertion;
+use atlassian_connect_jwt::UserAssertion;
 
 use crate::{cmd_sign, input, report};
 
@@ -37,17 +37,17 @@ pub(crate) struct Args {
 
 /// Runs `sign-assertion`.
 pub(crate) fn run(args: &Args) -> ExitCode {
-    let key = match args.secret.tenant_key() {
+    // The assertion names the tenant by its base URL; the key's clientKey is not signed.
+    let key = match args.secret.tenant_key(&args.tenant) {
         Ok(key) => key,
         Err(status) => return status,
     };
-    match user_assertion(
-        &args.client_id,
-        &args.account_id,
-        &args.tenant,
-        &key,
-        input::now(args.now),
-    ) {
+    let assertion = UserAssertion {
+        oauth_client_id: &args.client_id,
+        account_id: &args.account_id,
+        tenant_base_url: &args.tenant,
+    };
+    match assertion.sign(&key, input::now(args.now)) {
         Ok(token) => cmd_sign::print_token(&token, false),
         Err(err) => report::library(&err),
     }

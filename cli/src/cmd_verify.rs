@@ -106,8 +106,8 @@ pub(crate) fn run(args: &Args) -> ExitCode {
 
 /// One token from the command line.
 fn one(args: &Args, method: &str, url: &str, base: Option<&BasePath>) -> ExitCode {
-    let key = match args.secret.tenant_key() {
-        Ok(key) => key,
+    let secret = match args.secret.shared_secret() {
+        Ok(secret) => secret,
         Err(status) => return status,
     };
     let leeway = args.leeway.unwrap_or(DEFAULT_LEEWAY);
@@ -130,7 +130,7 @@ fn one(args: &Args, method: &str, url: &str, base: Option<&BasePath>) -> ExitCod
     let mut out = String::new();
     let result = token
         .map_err(Invalid::from)
-        .and_then(|token| check.verify(&verifier, &key, token));
+        .and_then(|token| check.verify(&verifier, &secret, token));
     let status = match result {
         Ok(verified) => {
             check.valid(&mut out, &verified);
@@ -177,7 +177,7 @@ impl Check<'_> {
     fn verify(
         &self,
         verifier: &Verifier,
-        key: &TenantKey,
+        secret: &SharedSecret,
         token: &str,
     ) -> Result<Verified, Invalid> {
         let request = match self.accept {
@@ -195,8 +195,9 @@ impl Check<'_> {
         };
         let unverified = Unverified::parse(token)?;
         let issuer = unverified.issuer().to_owned();
-        verifier
-            .finish(unverified, key, policy, self.now)
+        // The secret given is the key of whichever tenant the token names.
+        TenantKey::new(&issuer, secret)
+            .and_then(|key| verifier.finish(unverified, &key, policy, self.now))
             .map_err(|error| Invalid {
                 error,
                 issuer: Some(issuer),

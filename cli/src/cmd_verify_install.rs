@@ -124,7 +124,9 @@ pub(crate) fn run(args: &Args) -> ExitCode {
 }
 
 fn install_verifier(base_urls: &[String], leeway: u64) -> Result<InstallVerifier, Error> {
-    let (first, rest) = base_urls.split_first().ok_or(Error::InvalidBaseUrl)?;
+    let (first, rest) = base_urls.split_first().ok_or(Error::Config(
+        atlassian_connect_jwt::ConfigError::InvalidBaseUrl,
+    ))?;
     let mut verifier = InstallVerifier::new(first)?;
     for base in rest {
         verifier = verifier.with_base_url(base)?;
@@ -284,8 +286,10 @@ fn fetch(source: &HttpKeySource, token: &InstallToken<'_>) -> Result<InstallKey,
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|_| Error::KeyUnavailable {
-            reason: "no async runtime could be started",
+        .map_err(|_| {
+            Error::Unavailable(atlassian_connect_jwt::Unavailable::Key {
+                reason: "no async runtime could be started",
+            })
         })?;
     runtime.block_on(source.install_key(token.key_id()))
 }

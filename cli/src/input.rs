@@ -27,10 +27,21 @@ pub(crate) struct SecretArg {
 }
 
 impl SecretArg {
-    /// The key of `--secret` or `$CONNECT_JWT_SECRET`; errors are reported.
-    pub(crate) fn tenant_key(&self) -> Result<TenantKey, ExitCode> {
+    /// `--secret` or `$CONNECT_JWT_SECRET`, refused (and reported) when empty.
+    pub(crate) fn shared_secret(&self) -> Result<SharedSecret, ExitCode> {
         let secret = secret_or_env(self.secret.as_ref())?;
-        TenantKey::new(&secret).map_err(|err| report::library(&err))
+        if secret.is_empty() {
+            let empty = Error::Config(atlassian_connect_jwt::ConfigError::EmptySecret);
+            return Err(report::library(&empty));
+        }
+        Ok(secret)
+    }
+
+    /// The key of `--secret` or `$CONNECT_JWT_SECRET` for tenant `client_key`; errors are
+    /// reported.
+    pub(crate) fn tenant_key(&self, client_key: &str) -> Result<TenantKey, ExitCode> {
+        let secret = secret_or_env(self.secret.as_ref())?;
+        TenantKey::new(client_key, &secret).map_err(|err| report::library(&err))
     }
 }
 

@@ -383,10 +383,16 @@ pub(crate) mod model {
             None if (text.is_empty() || text.starts_with('/')) && !text.contains(['?', '#']) => {
                 text
             }
-            None => return Err(Error::InvalidBaseUrl),
+            None => {
+                return Err(Error::Config(
+                    atlassian_connect_jwt::ConfigError::InvalidBaseUrl,
+                ))
+            }
         };
         if path.len() > MAX_PATH_LEN {
-            return Err(Error::InvalidBaseUrl);
+            return Err(Error::Config(
+                atlassian_connect_jwt::ConfigError::InvalidBaseUrl,
+            ));
         }
         Ok(path.trim_end_matches('/').to_owned())
     }

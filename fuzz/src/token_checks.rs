@@ -650,7 +650,7 @@ pub(crate) fn request_from_line(line: &str) -> Option<CanonicalRequest<'_>> {
 
 /// The fixture's key.
 pub(crate) fn tenant_key() -> TenantKey {
-    TenantKey::new(&SharedSecret::new(SECRET)).expect("a non-empty secret")
+    TenantKey::new(ISS, &SharedSecret::new(SECRET)).expect("a non-empty secret")
 }
 
 /// The `verify` target's body.

@@ -32,7 +32,7 @@ const DEFAULT_FAILURE_TTL: Duration = Duration::from_secs(5);
 /// - **Bounded**: at most `capacity` key ids (64 by default) are kept; when full, an expired
 ///   entry goes first, then a failure, then the key closest to expiry.
 /// - **Time-limited**: a key is kept for the TTL (1 hour by default), a failure
-///   ([`Error::UnknownKeyId`], [`Error::KeyUnavailable`], an unusable key) for the failure TTL
+///   ([`Error::UnknownKeyId`], [`Unavailable::Key`](crate::Unavailable::Key), an unusable key) for the failure TTL
 ///   (5 seconds by default).
 /// - **Coalescing**: while the source is being asked for a key id, every other request for
 ///   it waits for that answer instead of asking again. If the asking request is cancelled

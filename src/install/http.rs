@@ -10,7 +10,7 @@ use reqwest::{redirect, Client, StatusCode, Url};
 use super::key::InstallKey;
 use super::key_id::KeyId;
 use super::source::InstallKeySource;
-use crate::error::Error;
+use crate::error::{ConfigError, Error, Unavailable};
 
 /// Where Atlassian publishes the public keys of signed-install tokens: the key of `kid` is
 /// served at `<this>/<kid>` as a PEM `PUBLIC KEY`.
@@ -57,7 +57,7 @@ impl HttpKeySource {
     ///
     /// # Errors
     ///
-    /// [`Error::KeyUnavailable`] if the HTTP client cannot be built (no TLS roots, say).
+    /// [`Unavailable::Key`] if the HTTP client cannot be built (no TLS roots, say).
     pub fn new() -> Result<Self, Error> {
         Self::with_base_url(ATLASSIAN_INSTALL_KEYS_URL)
     }
@@ -67,9 +67,9 @@ impl HttpKeySource {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidBaseUrl`] unless `base_url` is an `https://` URL without query,
+    /// [`ConfigError::InvalidBaseUrl`] unless `base_url` is an `https://` URL without query,
     /// fragment or credentials (or `http://` to `localhost`, `127.0.0.1` or `[::1]`);
-    /// [`Error::KeyUnavailable`] if the HTTP client cannot be built.
+    /// [`Unavailable::Key`] if the HTTP client cannot be built.
     pub fn with_base_url(base_url: &str) -> Result<Self, Error> {
         let base = key_server_base(base_url)?;
         let mut builder = Client::builder()
@@ -80,8 +80,10 @@ impl HttpKeySource {
             // A proxy from the environment cannot reach this machine's loopback.
             builder = builder.no_proxy();
         }
-        let client = builder.build().map_err(|_| Error::KeyUnavailable {
-            reason: "the http client could not be built",
+        let client = builder.build().map_err(|_| {
+            Error::Unavailable(Unavailable::Key {
+                reason: "the http client could not be built",
+            })
         })?;
         Ok(Self {
             client,
@@ -136,14 +138,14 @@ impl HttpKeySource {
             StatusCode::OK => {}
             StatusCode::NOT_FOUND => return Err(Error::UnknownKeyId),
             status if status.is_redirection() => {
-                return Err(Error::KeyUnavailable {
+                return Err(Error::Unavailable(Unavailable::Key {
                     reason: "the key server answered with a redirect",
-                })
+                }))
             }
             _ => {
-                return Err(Error::KeyUnavailable {
+                return Err(Error::Unavailable(Unavailable::Key {
                     reason: "the key server answered with an error status",
-                })
+                }))
             }
         }
         if response
@@ -187,7 +189,7 @@ fn is_loopback(url: &Url) -> bool {
 
 /// Parses and checks a key server's base URL.
 fn key_server_base(base_url: &str) -> Result<Url, Error> {
-    let url = Url::parse(base_url).map_err(|_| Error::InvalidBaseUrl)?;
+    let url = Url::parse(base_url).map_err(|_| Error::Config(ConfigError::InvalidBaseUrl))?;
     let scheme_allowed = url.scheme() == "https" || (url.scheme() == "http" && is_loopback(&url));
     let plain = url.query().is_none()
         && url.fragment().is_none()
@@ -197,7 +199,7 @@ fn key_server_base(base_url: &str) -> Result<Url, Error> {
     if scheme_allowed && plain {
         Ok(url)
     } else {
-        Err(Error::InvalidBaseUrl)
+        Err(Error::Config(ConfigError::InvalidBaseUrl))
     }
 }
 
@@ -209,11 +211,11 @@ fn unavailable(error: &reqwest::Error) -> Error {
     } else {
         "the key server's answer could not be read"
     };
-    Error::KeyUnavailable { reason }
+    Error::Unavailable(Unavailable::Key { reason })
 }
 
 fn too_large() -> Error {
-    Error::KeyUnavailable {
+    Error::Unavailable(Unavailable::Key {
         reason: "the key server's answer is too large",
-    }
+    })
 }

@@ -11,7 +11,7 @@ mod source;
 
 use crate::canonical::CanonicalRequest;
 use crate::claims::Claims;
-use crate::error::{Error, TokenPart};
+use crate::error::{ConfigError, Error, TokenPart};
 use crate::jws::{self, Header, Segments, HS256};
 use crate::qsh::{Qsh, CONTEXT_QSH};
 use crate::time::UnixTime;
@@ -149,7 +149,9 @@ impl core::fmt::Debug for InstallToken<'_> {
 ///     {
 ///         Ok(install) => install,
 ///         // The key server is down: ask the product to retry.
-///         Err(Error::KeyUnavailable { .. }) => return 503,
+///         Err(Error::Unavailable(_)) => return 503,
+///         // The app is misconfigured: not the caller's fault.
+///         Err(Error::Config(_)) => return 500,
 ///         Err(error) => {
 ///             // Log the stable code, never the token or the body.
 ///             eprintln!("lifecycle callback refused: {}", error.code());
@@ -220,7 +222,7 @@ impl InstallVerifier {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidBaseUrl`] unless `app_base_url` is an absolute URL (`scheme://...`).
+    /// [`ConfigError::InvalidBaseUrl`] unless `app_base_url` is an absolute URL (`scheme://...`).
     pub fn new(app_base_url: &str) -> Result<Self, Error> {
         Ok(Self {
             base_urls: vec![base_url(app_base_url)?],
@@ -252,15 +254,37 @@ impl InstallVerifier {
 
     /// The lifecycle callback paths of the app's descriptor, relative to its base URL
     /// (`lifecycle.installed` and `lifecycle.uninstalled`), when they are not `/installed`
-    /// and `/uninstalled`.
+    /// and `/uninstalled`. Named fields, so the two cannot be swapped unnoticed.
+    ///
+    /// ```
+    /// use atlassian_connect_jwt::{ConfigError, Error, InstallVerifier, LifecyclePaths};
+    ///
+    /// let verifier = InstallVerifier::new("https://app.example.com")?.with_lifecycle_paths(
+    ///     LifecyclePaths { installed: "/lifecycle/installed", uninstalled: "/lifecycle/uninstalled" },
+    /// )?;
+    /// // One path for both would make every uninstall look like an install.
+    /// let same = LifecyclePaths { installed: "/lifecycle", uninstalled: "/lifecycle" };
+    /// assert_eq!(
+    ///     verifier.with_lifecycle_paths(same).unwrap_err(),
+    ///     Error::Config(ConfigError::IdenticalLifecyclePaths),
+    /// );
+    /// # Ok::<(), Error>(())
+    /// ```
     ///
     /// # Errors
     ///
-    /// [`Error::PathTooLong`] for a path over [`MAX_PATH_LEN`](crate::MAX_PATH_LEN).
-    pub fn with_lifecycle_paths(self, installed: &str, uninstalled: &str) -> Result<Self, Error> {
+    /// [`Error::PathTooLong`] for a path over [`MAX_PATH_LEN`](crate::MAX_PATH_LEN);
+    /// [`ConfigError::IdenticalLifecyclePaths`] when both paths canonicalize alike (`/a` and
+    /// `/a/`, say).
+    pub fn with_lifecycle_paths(self, paths: LifecyclePaths<'_>) -> Result<Self, Error> {
+        let installed = lifecycle_qsh(paths.installed)?;
+        let uninstalled = lifecycle_qsh(paths.uninstalled)?;
+        if installed == uninstalled {
+            return Err(ConfigError::IdenticalLifecyclePaths.into());
+        }
         Ok(Self {
-            installed: lifecycle_qsh(installed)?,
-            uninstalled: lifecycle_qsh(uninstalled)?,
+            installed,
+            uninstalled,
             ..self
         })
     }
@@ -322,7 +346,7 @@ impl InstallVerifier {
     /// # Errors
     ///
     /// Those of [`InstallToken::parse`], then those of the key source
-    /// ([`Error::UnknownKeyId`], [`Error::KeyUnavailable`], ...), then those of
+    /// ([`Error::UnknownKeyId`], [`Unavailable::Key`](crate::Unavailable::Key), ...), then those of
     /// [`verify`](Self::verify).
     pub async fn verify_async(
         &self,
@@ -377,6 +401,16 @@ impl InstallVerifier {
     }
 }
 
+/// The paths of the two lifecycle callbacks, relative to the app's base URL (see
+/// [`InstallVerifier::with_lifecycle_paths`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LifecyclePaths<'a> {
+    /// `lifecycle.installed` of the descriptor (`/installed` by default).
+    pub installed: &'a str,
+    /// `lifecycle.uninstalled` of the descriptor (`/uninstalled` by default).
+    pub uninstalled: &'a str,
+}
+
 /// The qsh of `POST <path>` with no query: what a lifecycle callback's token carries.
 fn lifecycle_qsh(path: &str) -> Result<Qsh, Error> {
     Ok(CanonicalRequest::from_parts("POST", path, None, None)?.qsh())
@@ -387,7 +421,7 @@ fn base_url(url: &str) -> Result<String, Error> {
     let trimmed = url.strip_suffix('/').unwrap_or(url);
     match trimmed.split_once("://") {
         Some((scheme, rest)) if !scheme.is_empty() && !rest.is_empty() => Ok(trimmed.to_owned()),
-        _ => Err(Error::InvalidBaseUrl),
+        _ => Err(Error::Config(ConfigError::InvalidBaseUrl)),
     }
 }
 

@@ -36,7 +36,7 @@ pub trait InstallKeySource {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownKeyId`] when the source has no such key; [`Error::KeyUnavailable`]
+    /// [`Error::UnknownKeyId`] when the source has no such key; [`Unavailable::Key`](crate::Unavailable::Key)
     /// when it cannot be asked now; [`Error::InvalidPublicKey`] or [`Error::WeakPublicKey`]
     /// when what it holds is not a usable RS256 key.
     fn install_key(&self, kid: &KeyId) -> impl Future<Output = Result<InstallKey, Error>> + Send;

@@ -436,7 +436,7 @@ fn key_server_urls_are_https_or_loopback() {
     ] {
         assert_eq!(
             HttpKeySource::with_base_url(bad).unwrap_err(),
-            Error::InvalidBaseUrl,
+            Error::Config(atlassian_connect_jwt::ConfigError::InvalidBaseUrl),
             "{bad}"
         );
     }
