@@ -78,6 +78,8 @@ mod qsh;
 mod query;
 mod secret;
 mod sign;
+#[cfg(feature = "signed-install")]
+mod tenant;
 mod time;
 mod verify;
 
@@ -98,6 +100,11 @@ pub use qsh::{ParseQshError, Qsh, CONTEXT_QSH};
 pub use query::{MAX_PARAMS, MAX_QUERY_LEN};
 pub use secret::{SharedSecret, TenantKey};
 pub use sign::{SignedToken, Signer, UserAssertion, DEFAULT_LIFETIME, OAUTH_AUDIENCE};
+#[cfg(feature = "signed-install")]
+pub use tenant::{
+    InstalledTenant, MemoryTenantStore, StoreError, StoreFuture, StoredTenant, Tenant, TenantStore,
+    UninstalledTenant,
+};
 pub use time::UnixTime;
 pub use verify::{
     AsyncSecretStore, QshPolicy, SecretStore, TokenKind, Unverified, Verified, Verifier,

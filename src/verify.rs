@@ -113,11 +113,11 @@ impl SecretStore for BTreeMap<String, SharedSecret> {
 
 /// The async form of [`SecretStore`], for a store that awaits its database.
 pub trait AsyncSecretStore {
-    /// As [`SecretStore::tenant_key`].
-    fn tenant_key(
-        &self,
-        client_key: &str,
-    ) -> impl Future<Output = Result<Option<TenantKey>, Error>> + Send;
+    /// As [`SecretStore::tenant_key`]; the future may borrow the store and the clientKey.
+    fn tenant_key<'a>(
+        &'a self,
+        client_key: &'a str,
+    ) -> impl Future<Output = Result<Option<TenantKey>, Error>> + Send + 'a;
 }
 
 /// Checks tenant tokens. Cheap to build and to share between threads; holds no secrets.

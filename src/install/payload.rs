@@ -20,7 +20,7 @@ pub const MAX_LIFECYCLE_BODY: usize = 64 * 1024;
 /// and must not be empty, when `eventType` is `installed`. Every other known member is
 /// optional (a JSON `null` counts as absent). A member of the wrong JSON type, a repeated
 /// member name or anything but one JSON object is [`Error::InvalidLifecyclePayload`].
-/// Members this type does not know (`serviceEntitlementNumber`, `installationId`, ...) are
+/// Members this type does not know (`serviceEntitlementNumber`, ...) are
 /// kept: read them with [`raw`](Self::raw) or [`body_json`](Self::body_json).
 ///
 /// # The app's duty
@@ -46,6 +46,8 @@ pub struct LifecyclePayload {
     display_url: Option<String>,
     server_version: Option<String>,
     plugins_version: Option<String>,
+    installation_id: Option<String>,
+    oauth_client_id: Option<String>,
     event_type: String,
 }
 
@@ -93,6 +95,8 @@ impl LifecyclePayload {
             display_url: fields.display_url,
             server_version: fields.server_version,
             plugins_version: fields.plugins_version,
+            installation_id: fields.installation_id,
+            oauth_client_id: fields.oauth_client_id,
             event_type,
         })
     }
@@ -152,6 +156,20 @@ impl LifecyclePayload {
         self.plugins_version.as_deref()
     }
 
+    /// `installationId`: the installation's ARI, sent for Forge apps with Connect modules
+    /// (`ari:cloud:ecosystem::installation/<uuid>`); a Forge Invocation Token names the same
+    /// installation.
+    #[must_use]
+    pub fn installation_id(&self) -> Option<&str> {
+        self.installation_id.as_deref()
+    }
+
+    /// `oauthClientId`: the app's OAuth client id, needed to act as a user.
+    #[must_use]
+    pub fn oauth_client_id(&self) -> Option<&str> {
+        self.oauth_client_id.as_deref()
+    }
+
     /// `eventType`: `installed` or `uninstalled` (others are passed through as they are).
     #[must_use]
     pub fn event_type(&self) -> &str {
@@ -185,6 +203,8 @@ impl fmt::Debug for LifecyclePayload {
             .field("display_url", &self.display_url)
             .field("server_version", &self.server_version)
             .field("plugins_version", &self.plugins_version)
+            .field("installation_id", &self.installation_id)
+            .field("oauth_client_id", &self.oauth_client_id)
             .field("event_type", &self.event_type)
             .finish_non_exhaustive()
     }
@@ -202,6 +222,8 @@ struct Fields {
     display_url: Option<String>,
     server_version: Option<String>,
     plugins_version: Option<String>,
+    installation_id: Option<String>,
+    oauth_client_id: Option<String>,
     event_type: Option<String>,
 }
 
@@ -217,6 +239,8 @@ impl Fields {
             "displayUrl" => (&mut self.display_url, "displayUrl"),
             "serverVersion" => (&mut self.server_version, "serverVersion"),
             "pluginsVersion" => (&mut self.plugins_version, "pluginsVersion"),
+            "installationId" => (&mut self.installation_id, "installationId"),
+            "oauthClientId" => (&mut self.oauth_client_id, "oauthClientId"),
             "eventType" => (&mut self.event_type, "eventType"),
             _ => return Ok(()),
         };
@@ -252,6 +276,8 @@ mod tests {
         assert_eq!(p.shared_secret().unwrap().expose(), "s3cr3t");
         assert_eq!(p.display_url(), None);
         assert_eq!(p.raw("installationId"), Some("\"ari:x\""));
+        assert_eq!(p.installation_id(), Some("ari:x"));
+        assert_eq!(p.oauth_client_id(), None);
         assert!(!format!("{p:?}").contains("s3cr3t"));
     }
 
