@@ -536,3 +536,179 @@ impl fmt::Debug for QshMismatch {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A token whose segments must never appear in an error.
+    const TOKEN: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJ0ZXN0LWNsaWVudC1rZXkiLCJpYXQiOjE3MDAwMDAwMDAsImV4cCI6MTcwMDAwMDE4MCwicXNoIjoiY29udGV4dC1xc2gifQ.Y_-fycsTC1VmKefYSFe0PL3HLJ3yBoGVJPW68NX1nfo";
+
+    /// One value of every variant (the match below does not compile when a variant is
+    /// added and not listed here), the mismatch carrying the token in its canonical request.
+    fn every_error() -> Vec<Error> {
+        let part = TokenPart::Payload;
+        let mismatch = QshMismatch::new(
+            crate::Qsh::from_bytes([7; 32]),
+            TOKEN,
+            format!("GET&/p&JWT={TOKEN}"),
+        );
+        let all = vec![
+            Error::InvalidMethod,
+            Error::PathTooLong { len: 1, max: 0 },
+            Error::QueryTooLong { len: 1, max: 0 },
+            Error::TooManyParameters { max: 0 },
+            Error::InvalidPercentEncoding { offset: 3 },
+            Error::InvalidUtf8 { offset: 3 },
+            Error::TokenTooLarge { len: 1, max: 0 },
+            Error::MalformedToken,
+            Error::InvalidBase64(part),
+            Error::InvalidJson(part),
+            Error::DuplicateMember(part),
+            Error::TooManyMembers(part),
+            Error::NestingTooDeep(part),
+            Error::ArrayTooLong(part),
+            Error::TooManyEscapes(part),
+            Error::MissingAlgorithm,
+            Error::UnsupportedAlgorithm { expected: "HS256" },
+            Error::UnsupportedTokenType,
+            Error::CriticalHeader,
+            Error::InvalidSignature,
+            Error::UnknownIssuer,
+            Error::MissingClaim(Claim::Qsh),
+            Error::InvalidClaim(Claim::Exp),
+            Error::Expired { exp: 1, now: 2 },
+            Error::NotYetValid { nbf: 2, now: 1 },
+            Error::IssuedInFuture { iat: 2, now: 1 },
+            Error::EmptyValidity,
+            Error::LifetimeTooLong {
+                lifetime: 2,
+                max: 1,
+            },
+            Error::QshMismatch(Box::new(mismatch)),
+            Error::ContextTokenNotAllowed,
+            Error::ContextTokenRequired,
+            Error::MissingKeyId,
+            Error::InvalidKeyId,
+            Error::UnknownKeyId,
+            Error::InvalidPublicKey { reason: "r" },
+            Error::WeakPublicKey { bits: 1, min: 2 },
+            Error::SymmetricTokenOnLifecycleRoute,
+            Error::IssuerMismatch,
+            Error::AudienceMismatch,
+            Error::WrongLifecycleEvent,
+            Error::InvalidLifecyclePayload(PayloadDefect::MissingField("sharedSecret")),
+            Error::MissingToken,
+            Error::ConflictingTokens,
+            Error::InvalidAuthorizationHeader,
+            Error::Config(ConfigError::InvalidBaseUrl),
+            Error::Config(ConfigError::LeewayTooLarge { leeway: 1, max: 0 }),
+            Error::Config(ConfigError::EmptySecret),
+            Error::Config(ConfigError::IdenticalLifecyclePaths),
+            Error::Config(ConfigError::KeyTenantMismatch),
+            Error::Unavailable(Unavailable::SecretStore),
+            Error::Unavailable(Unavailable::Key { reason: "r" }),
+        ];
+        for error in &all {
+            // Exhaustive: a new variant must be added to the list above.
+            match error {
+                Error::InvalidMethod
+                | Error::PathTooLong { .. }
+                | Error::QueryTooLong { .. }
+                | Error::TooManyParameters { .. }
+                | Error::InvalidPercentEncoding { .. }
+                | Error::InvalidUtf8 { .. }
+                | Error::TokenTooLarge { .. }
+                | Error::MalformedToken
+                | Error::InvalidBase64(_)
+                | Error::InvalidJson(_)
+                | Error::DuplicateMember(_)
+                | Error::TooManyMembers(_)
+                | Error::NestingTooDeep(_)
+                | Error::ArrayTooLong(_)
+                | Error::TooManyEscapes(_)
+                | Error::MissingAlgorithm
+                | Error::UnsupportedAlgorithm { .. }
+                | Error::UnsupportedTokenType
+                | Error::CriticalHeader
+                | Error::InvalidSignature
+                | Error::UnknownIssuer
+                | Error::MissingClaim(_)
+                | Error::InvalidClaim(_)
+                | Error::Expired { .. }
+                | Error::NotYetValid { .. }
+                | Error::IssuedInFuture { .. }
+                | Error::EmptyValidity
+                | Error::LifetimeTooLong { .. }
+                | Error::QshMismatch(_)
+                | Error::ContextTokenNotAllowed
+                | Error::ContextTokenRequired
+                | Error::MissingKeyId
+                | Error::InvalidKeyId
+                | Error::UnknownKeyId
+                | Error::InvalidPublicKey { .. }
+                | Error::WeakPublicKey { .. }
+                | Error::SymmetricTokenOnLifecycleRoute
+                | Error::IssuerMismatch
+                | Error::AudienceMismatch
+                | Error::WrongLifecycleEvent
+                | Error::InvalidLifecyclePayload(_)
+                | Error::MissingToken
+                | Error::ConflictingTokens
+                | Error::InvalidAuthorizationHeader
+                | Error::Config(
+                    ConfigError::InvalidBaseUrl
+                    | ConfigError::LeewayTooLarge { .. }
+                    | ConfigError::EmptySecret
+                    | ConfigError::IdenticalLifecyclePaths
+                    | ConfigError::KeyTenantMismatch,
+                )
+                | Error::Unavailable(Unavailable::SecretStore | Unavailable::Key { .. }) => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn no_error_shows_a_token_segment() {
+        let segments: Vec<&str> = TOKEN.split('.').skip(1).collect();
+        let mut codes = Vec::new();
+        for error in every_error() {
+            for shown in [
+                error.to_string(),
+                format!("{error:?}"),
+                format!("{error:#?}"),
+            ] {
+                for segment in &segments {
+                    assert!(
+                        !shown.contains(segment),
+                        "{} shows the token: {shown}",
+                        error.code()
+                    );
+                }
+                assert!(shown.len() < 300, "{shown}");
+            }
+            codes.push(error.code());
+        }
+        // Codes are distinct per variant (the two Config/Unavailable groups included).
+        let count = codes.len();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), count);
+    }
+
+    #[test]
+    fn verdicts_are_told_from_config_and_unavailable() {
+        let (mut verdicts, mut others) = (0, 0);
+        for error in every_error() {
+            let expected = !matches!(error, Error::Config(_) | Error::Unavailable(_));
+            assert_eq!(error.is_verdict(), expected, "{error:?}");
+            if expected {
+                verdicts += 1;
+            } else {
+                others += 1;
+            }
+        }
+        assert_eq!((verdicts, others), (44, 7));
+    }
+}

@@ -62,7 +62,7 @@
 //! no I/O, no clock reads inside checks, no `unsafe`, no panics on any input (fuzzed). See
 //! `SECURITY.md` for the full list and the limits.
 #![forbid(unsafe_code)]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod backend;
 mod canonical;

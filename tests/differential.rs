@@ -1052,3 +1052,28 @@ mod classifier {
         assert_eq!(check("a=%E2%82"), Some(Error::InvalidUtf8 { offset: 2 }));
     }
 }
+
+/// A missing reference fails the run under `REQUIRE_NODE=1` (as `.ci/test` sets it when npm
+/// is there) and is a loud skip otherwise; an available one runs.
+#[test]
+fn a_missing_reference_fails_when_required_and_skips_loudly_otherwise() {
+    let missing =
+        || Err("tests/reference/node_modules/atlassian-jwt/package.json is missing".to_owned());
+    let failure = common::skip_or_fail(missing(), "differential test", true).unwrap_err();
+    assert!(
+        failure.starts_with("REQUIRE_NODE=1 but differential test needs node"),
+        "{failure}"
+    );
+    assert_eq!(
+        common::skip_or_fail(missing(), "differential test", false),
+        Ok(false)
+    );
+    assert_eq!(
+        common::skip_or_fail(Ok(()), "differential test", true),
+        Ok(true)
+    );
+    assert_eq!(
+        common::skip_or_fail(Ok(()), "differential test", false),
+        Ok(true)
+    );
+}

@@ -1516,6 +1516,44 @@ fn c39_key_chosen_by_iss_and_identity_is_iss() {
     );
 }
 
+/// RFC 8725 §3.8: a key checks only its own tenant's tokens. A token of tenant A checked
+/// with tenant B's key (even one with the same secret) is refused before the signature is
+/// looked at, so a caller's lookup mistake can never return identity A.
+#[test]
+fn c39b_a_key_verifies_only_its_own_tenant() {
+    let now = UnixTime::from_secs(NOW);
+    let b_same_secret = TenantKey::new(ISS_B, &SharedSecret::new(S)).unwrap();
+    let b_own_secret = TenantKey::new(ISS_B, &SharedSecret::new(S_B)).unwrap();
+    for key in [&b_same_secret, &b_own_secret] {
+        let unverified = atlassian_connect_jwt::Unverified::parse(T1).unwrap();
+        assert_eq!(unverified.issuer(), ISS);
+        let err = verifier()
+            .finish(unverified, key, QshPolicy::Request(&request()), now)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            Error::Config(atlassian_connect_jwt::ConfigError::KeyTenantMismatch)
+        );
+        assert_eq!(err.code(), "key-tenant-mismatch");
+        assert!(!err.is_verdict());
+    }
+    // A store that files A's token under B's key: the same error.
+    let misfiled: HashMap<String, TenantKey> = HashMap::from([(ISS.to_owned(), b_same_secret)]);
+    assert_eq!(
+        verifier()
+            .verify(T1, QshPolicy::Request(&request()), &misfiled, now)
+            .unwrap_err(),
+        Error::Config(atlassian_connect_jwt::ConfigError::KeyTenantMismatch)
+    );
+    // A's own key verifies A.
+    let a = TenantKey::new(ISS, &SharedSecret::new(S)).unwrap();
+    let unverified = atlassian_connect_jwt::Unverified::parse(T1).unwrap();
+    let verified = verifier()
+        .finish(unverified, &a, QshPolicy::Request(&request()), now)
+        .unwrap();
+    assert_eq!(verified.client_key(), ISS);
+}
+
 #[test]
 fn c40_iss_missing_or_not_a_string_rejected() {
     let rest = format!(r#""iat":1700000000,"exp":1700000180,"qsh":"{Q}""#);
@@ -1881,11 +1919,19 @@ fn c47_nbf_iat_in_future_and_leeway_bound() {
         }
     );
     accepted(on_qsh(&timed(r#""iat":1700000090,"exp":1700000180"#)));
-    // iat after exp.
-    assert_eq!(
-        rejected(on_qsh(&timed(r#""iat":1700000050,"exp":1700000040"#))),
-        Error::EmptyValidity
-    );
+    // iat after exp, or equal to it: valid at no time (exp is exclusive), whatever the
+    // leeway would stretch.
+    for (iat, exp) in [
+        (1_700_000_050, 1_700_000_040),
+        (1_700_000_050, 1_700_000_050),
+    ] {
+        assert_eq!(
+            rejected(on_qsh(&timed(&format!(r#""iat":{iat},"exp":{exp}"#)))),
+            Error::EmptyValidity,
+            "iat {iat} exp {exp}"
+        );
+    }
+    accepted(on_qsh(&timed(r#""iat":1700000050,"exp":1700000051"#)));
     // The leeway is bounded at 300 s.
     assert_eq!(MAX_LEEWAY, 300);
     assert_eq!(Verifier::new().with_leeway(300).unwrap().leeway(), 300);

@@ -45,6 +45,9 @@ mod key_server;
 /// Key sources and the key cache, with an in-process source.
 #[path = "signed_install/key_sources.rs"]
 mod key_sources;
+/// Install and tenant types never show a token or the secret.
+#[path = "signed_install/redaction.rs"]
+mod redaction;
 /// Wycheproof's RSA PKCS#1 v1.5 vectors through `InstallKey`.
 #[path = "signed_install/wycheproof_vectors.rs"]
 mod wycheproof_vectors;

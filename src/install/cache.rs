@@ -12,10 +12,14 @@ use std::time::{Duration, Instant};
 use super::key::InstallKey;
 use super::key_id::KeyId;
 use super::source::InstallKeySource;
-use crate::error::Error;
+use crate::error::{Error, Unavailable};
 
 /// Key ids kept by default.
 const DEFAULT_CAPACITY: usize = 64;
+
+/// Fetches under way at once, by default: Atlassian has one or two live key ids at a time,
+/// so more than a few concurrent fetches means tokens with made-up key ids.
+const DEFAULT_MAX_FETCHES: usize = 4;
 
 /// How long a found key is kept by default: Atlassian never changes the key behind a `kid`
 /// (it rotates by publishing a new `kid`), so the limit only bounds how long a withdrawn key
@@ -37,6 +41,11 @@ const DEFAULT_FAILURE_TTL: Duration = Duration::from_secs(5);
 /// - **Coalescing**: while the source is being asked for a key id, every other request for
 ///   it waits for that answer instead of asking again. If the asking request is cancelled
 ///   (its future dropped), one of the waiting requests asks instead.
+/// - **Bounded fetching**: at most `max_fetches` key ids (4 by default) are fetched at once.
+///   A request that would start one more fails at once with
+///   [`Unavailable::Key`](crate::Unavailable::Key) (`too many key fetches at once`), which is
+///   not cached: a flood of tokens with made-up key ids costs the key server at most that
+///   many requests in flight, and a retry succeeds once they finish.
 ///
 /// It is runtime-agnostic (a `std` mutex held only for map operations, never across an
 /// `.await`), and is itself an [`InstallKeySource`]. Share one cache (in an `Arc` or a
@@ -57,6 +66,7 @@ const DEFAULT_FAILURE_TTL: Duration = Duration::from_secs(5);
 pub struct KeyCache<S> {
     source: S,
     capacity: usize,
+    max_fetches: usize,
     ttl: Duration,
     failure_ttl: Duration,
     slots: Mutex<Slots>,
@@ -68,6 +78,8 @@ struct Slots {
     by_kid: HashMap<KeyId, Slot>,
     /// Numbers fetches, so a waiter knows whether the answer it sees is the one it waited for.
     next_fetch: u64,
+    /// Fetches under way, cached or not.
+    in_flight: usize,
 }
 
 enum Slot {
@@ -98,11 +110,13 @@ enum Lookup {
 }
 
 impl<S> KeyCache<S> {
-    /// A cache in front of `source`: 64 key ids, keys kept 1 hour, failures 5 seconds.
+    /// A cache in front of `source`: 64 key ids, at most 4 fetched at once, keys kept 1 hour,
+    /// failures 5 seconds.
     pub fn new(source: S) -> Self {
         Self {
             source,
             capacity: DEFAULT_CAPACITY,
+            max_fetches: DEFAULT_MAX_FETCHES,
             ttl: DEFAULT_TTL,
             failure_ttl: DEFAULT_FAILURE_TTL,
             slots: Mutex::new(Slots::default()),
@@ -114,6 +128,16 @@ impl<S> KeyCache<S> {
     #[must_use]
     pub fn with_capacity(self, capacity: usize) -> Self {
         Self { capacity, ..self }
+    }
+
+    /// Fetches at most `max_fetches` key ids at once (4 by default); with `0` the source is
+    /// never asked.
+    #[must_use]
+    pub fn with_max_fetches(self, max_fetches: usize) -> Self {
+        Self {
+            max_fetches,
+            ..self
+        }
     }
 
     /// Keeps a found key for `ttl`.
@@ -177,6 +201,13 @@ impl<S> KeyCache<S> {
             Some(Slot::Done { .. }) | None => {}
         }
         slots.by_kid.remove(kid);
+        if slots.in_flight >= self.max_fetches {
+            return Lookup::Found(Err(Unavailable::Key {
+                reason: "too many key fetches at once",
+            }
+            .into()));
+        }
+        slots.in_flight += 1;
         if !slots.make_room(self.capacity, now) {
             return Lookup::Fetch(None);
         }
@@ -237,6 +268,7 @@ impl<S: InstallKeySource + Sync> InstallKeySource for KeyCache<S> {
                         cache: self,
                         kid,
                         fetch,
+                        released: false,
                     };
                     let answer = self.source.install_key(kid).await;
                     pending.finish(&answer);
@@ -256,46 +288,50 @@ impl<S: InstallKeySource + Sync> InstallKeySource for KeyCache<S> {
     }
 }
 
-/// A fetch under way. Finishing stores the answer and wakes the waiters; dropping it
-/// unfinished (the request was cancelled) removes the slot and wakes them, so that one of
-/// them fetches instead.
+/// A fetch under way (counted in `in_flight`). Finishing stores the answer and wakes the
+/// waiters; dropping it unfinished (the request was cancelled) removes the slot and wakes
+/// them, so that one of them fetches instead.
 struct PendingFetch<'c, S> {
     cache: &'c KeyCache<S>,
     kid: &'c KeyId,
+    /// The slot to fill, `None` for a fetch the cache has no room to keep.
     fetch: Option<u64>,
+    released: bool,
 }
 
 impl<S> PendingFetch<'_, S> {
     fn finish(mut self, answer: &Result<InstallKey, Error>) {
-        let Some(fetch) = self.fetch.take() else {
-            return;
-        };
         let ttl = match answer {
             Ok(_) => self.cache.ttl,
             Err(_) => self.cache.failure_ttl,
         };
-        let done = Slot::Done {
+        let done = self.fetch.map(|fetch| Slot::Done {
             fetch,
             answer: answer.clone(),
             expires: Instant::now().checked_add(ttl),
-        };
-        self.replace(fetch, Some(done));
+        });
+        self.release(done);
     }
 
-    /// Replaces this fetch's slot (if it is still there) and wakes its waiters.
-    fn replace(&self, fetch: u64, with: Option<Slot>) {
+    /// Ends the fetch: under one lock, stops counting it and replaces its slot (if it is
+    /// still there) with `with`; then wakes the slot's waiters.
+    fn release(&mut self, with: Option<Slot>) {
+        if core::mem::replace(&mut self.released, true) {
+            return;
+        }
         let waiters = {
             let mut slots = self.cache.lock();
-            let ours = matches!(
-                slots.by_kid.get(self.kid),
-                Some(Slot::Fetching { fetch: f, .. }) if *f == fetch
-            );
-            if !ours {
-                return;
-            }
-            let previous = match with {
-                Some(slot) => slots.by_kid.insert(self.kid.clone(), slot),
-                None => slots.by_kid.remove(self.kid),
+            slots.in_flight = slots.in_flight.saturating_sub(1);
+            let ours = self.fetch.is_some_and(|fetch| {
+                matches!(
+                    slots.by_kid.get(self.kid),
+                    Some(Slot::Fetching { fetch: f, .. }) if *f == fetch
+                )
+            });
+            let previous = match (ours, with) {
+                (false, _) => None,
+                (true, Some(slot)) => slots.by_kid.insert(self.kid.clone(), slot),
+                (true, None) => slots.by_kid.remove(self.kid),
             };
             match previous {
                 Some(Slot::Fetching { waiters, .. }) => waiters,
@@ -308,9 +344,7 @@ impl<S> PendingFetch<'_, S> {
 
 impl<S> Drop for PendingFetch<'_, S> {
     fn drop(&mut self) {
-        if let Some(fetch) = self.fetch.take() {
-            self.replace(fetch, None);
-        }
+        self.release(None);
     }
 }
 
@@ -343,6 +377,7 @@ impl<S: fmt::Debug> fmt::Debug for KeyCache<S> {
         f.debug_struct("KeyCache")
             .field("source", &self.source)
             .field("capacity", &self.capacity)
+            .field("max_fetches", &self.max_fetches)
             .field("ttl", &self.ttl)
             .field("failure_ttl", &self.failure_ttl)
             .field("len", &self.len())

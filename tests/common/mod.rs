@@ -124,13 +124,28 @@ fn reference_available(root: &Path) -> Result<(), String> {
 /// Whether the npm reference under `root` can run. When it cannot, prints a loud `SKIPPED`
 /// banner naming `what` and returns `false`, or panics if `REQUIRE_NODE=1`.
 pub(crate) fn reference_or_skip(root: &Path, what: &str) -> bool {
-    let Err(why) = reference_available(root) else {
-        return true;
+    let required = env::var("REQUIRE_NODE").as_deref() == Ok("1");
+    match skip_or_fail(reference_available(root), what, required) {
+        Ok(run) => run,
+        Err(message) => panic!("{message}"),
+    }
+}
+
+/// The decision of [`reference_or_skip`], without its environment: `Ok(true)` to run,
+/// `Ok(false)` to skip (after the banner on stderr), `Err` (the failure message) when the
+/// reference is required but cannot run.
+pub(crate) fn skip_or_fail(
+    available: Result<(), String>,
+    what: &str,
+    required: bool,
+) -> Result<bool, String> {
+    let Err(why) = available else {
+        return Ok(true);
     };
     let message = format!("{what} needs node and 'npm ci --prefix tests/reference': {why}");
-    if env::var("REQUIRE_NODE").as_deref() == Ok("1") {
-        panic!("REQUIRE_NODE=1 but {message}");
+    if required {
+        return Err(format!("REQUIRE_NODE=1 but {message}"));
     }
     eprintln!("\n{0}\nSKIPPED: {message}\n{0}\n", "!".repeat(78));
-    false
+    Ok(false)
 }

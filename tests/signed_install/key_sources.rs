@@ -188,6 +188,71 @@ async fn capacity_bounds_the_cache_and_failures_go_first() {
     assert!(uncached.is_empty());
 }
 
+/// A flood of made-up key ids: at most `max_fetches` reach the source at once; the others
+/// fail at once, uncached, and succeed once the fetches under way have finished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_fetches_are_bounded() {
+    let kids: Vec<String> = (0..12).map(|i| format!("kid-{i}")).collect();
+    let known: Vec<&str> = kids.iter().map(String::as_str).collect();
+    let keys = Arc::new(
+        KeyCache::new(CountingSource::new(&known, Duration::from_millis(400))).with_max_fetches(3),
+    );
+    let tasks: Vec<_> = kids
+        .iter()
+        .map(|kid_text| {
+            let keys = Arc::clone(&keys);
+            let kid = kid(kid_text);
+            tokio::spawn(async move { keys.install_key(&kid).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    let fetched = answers.iter().filter(|a| a.is_ok()).count();
+    let refused = answers
+        .iter()
+        .filter(|a| {
+            **a == Err(Error::Unavailable(
+                atlassian_connect_jwt::Unavailable::Key {
+                    reason: "too many key fetches at once",
+                },
+            ))
+        })
+        .count();
+    assert_eq!((fetched, refused), (3, 9), "{answers:?}");
+    assert_eq!(keys.source().asked(), 3);
+    // Refusals are not cached: with the fetches done, a refused kid is fetched now.
+    let refused_kid = kids
+        .iter()
+        .zip(&answers)
+        .find(|(_, a)| a.is_err())
+        .map(|(k, _)| kid(k))
+        .unwrap();
+    assert_eq!(keys.install_key(&refused_kid).await, Ok(atlassian().key()));
+    assert_eq!(keys.source().asked(), 4);
+    // A cancelled fetch frees its place.
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(50),
+        keys.install_key(&kid("kid-never-finished")),
+    )
+    .await;
+    assert!(cancelled.is_err(), "the fetch was cancelled by the timeout");
+    let bounded = KeyCache::new(CountingSource::new(&["a"], Duration::ZERO)).with_max_fetches(1);
+    assert!(bounded.install_key(&kid("a")).await.is_ok());
+    assert_eq!(
+        KeyCache::new(CountingSource::new(&["a"], Duration::ZERO))
+            .with_max_fetches(0)
+            .install_key(&kid("a"))
+            .await,
+        Err(Error::Unavailable(
+            atlassian_connect_jwt::Unavailable::Key {
+                reason: "too many key fetches at once",
+            }
+        ))
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_fetch_hands_over_to_a_waiter() {
     let keys = cache(&[KID], Duration::from_millis(300));
@@ -214,10 +279,28 @@ async fn a_cancelled_fetch_hands_over_to_a_waiter() {
 /// per kid plus once per cancelled fetch and eviction.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stress_no_request_is_lost() {
+    stress(usize::MAX).await;
+}
+
+/// The same with at most two fetches at once: every answer is the right one or the
+/// refusal, and no request is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stress_with_bounded_fetches_loses_no_request() {
+    stress(2).await;
+}
+
+async fn stress(max_fetches: usize) {
     let kids = ["k0", "k1", "k2", "k3", "k4", "k5"];
     let keys = Arc::new(
-        KeyCache::new(CountingSource::new(&kids[..5], Duration::from_millis(3))).with_capacity(4),
+        KeyCache::new(CountingSource::new(&kids[..5], Duration::from_millis(3)))
+            .with_capacity(4)
+            .with_max_fetches(max_fetches),
     );
+    let refusal = Err(Error::Unavailable(
+        atlassian_connect_jwt::Unavailable::Key {
+            reason: "too many key fetches at once",
+        },
+    ));
     let mut seed = 0x2545_f491_4f6c_dd1d_u64;
     let mut next = move || {
         seed ^= seed << 13;
@@ -249,6 +332,9 @@ async fn stress_no_request_is_lost() {
             let (kid_text, answer) = task.await.unwrap();
             if let Some(answer) = answer {
                 answered += 1;
+                if max_fetches != usize::MAX && answer == refusal {
+                    continue;
+                }
                 if kid_text == "k5" {
                     assert_eq!(answer, Err(Error::UnknownKeyId));
                 } else {
