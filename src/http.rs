@@ -1,4 +1,4 @@
-//! The canonical request and the token straight from an [`http`](::http) 1.x request
+//! The canonical request and the token straight from an `http` 1.x request
 //! (feature `http`): hyper, axum, tower and reqwest all speak these types.
 //!
 //! The request is hashed **as received**: the method, and the path and query of the URI as

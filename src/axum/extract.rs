@@ -130,7 +130,7 @@ macro_rules! connect_extractor {
 
 connect_extractor!(
     /// A request-bound token: the token's `qsh` must be the hash of this very request
-    /// ([`QshPolicy::Request`]). For iframe loads, webhooks, server-to-server calls.
+    /// ([`QshPolicy::Request`](crate::QshPolicy::Request)). For iframe loads, webhooks, server-to-server calls.
     ///
     /// A context token is refused ([`Error::ContextTokenNotAllowed`](crate::Error::ContextTokenNotAllowed)):
     /// accepting one here was CVE-2021-26073.
@@ -140,14 +140,14 @@ connect_extractor!(
 
 connect_extractor!(
     /// A context token (`AP.context.getToken()`, `qsh` = `context-qsh`): for the app's own
-    /// API called from its iframe ([`QshPolicy::Context`]). A request-bound token is refused
+    /// API called from its iframe ([`QshPolicy::Context`](crate::QshPolicy::Context)). A request-bound token is refused
     /// ([`Error::ContextTokenRequired`](crate::Error::ContextTokenRequired)).
     ConnectContext,
     Context
 );
 
 connect_extractor!(
-    /// Either kind of token ([`QshPolicy::RequestOrContext`]), for a route that deliberately
+    /// Either kind of token ([`QshPolicy::RequestOrContext`](crate::QshPolicy::RequestOrContext)), for a route that deliberately
     /// serves both (an iframe URL that the app's front end also calls). Check
     /// [`Verified::kind`] when the two must be told apart; prefer [`ConnectRequest`] or
     /// [`ConnectContext`].
