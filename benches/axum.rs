@@ -80,7 +80,12 @@ fn extractor(c: &mut Criterion) {
                 CanonicalRequest::from_target("GET", black_box(url.as_str()), Some(&base)).unwrap();
             let token = request.token(None).unwrap();
             Verifier::new()
-                .verify(token, QshPolicy::Request(&request), &cached, UnixTime::now())
+                .verify(
+                    token,
+                    QshPolicy::Request(&request),
+                    &cached,
+                    UnixTime::now(),
+                )
                 .unwrap()
         })
     });

@@ -384,3 +384,38 @@ async fn auth_from_a_field_of_the_app_state() {
         Answer::ok(format!("hello {TENANT}"))
     );
 }
+
+/// An app that wants its own answer takes the `Result` and maps the rejection.
+#[tokio::test]
+async fn handlers_may_answer_a_rejection_themselves() {
+    use atlassian_connect_jwt::axum::ConnectRejection;
+    use axum::http::StatusCode;
+
+    let (listener, addr) = listener().await;
+    let origin = format!("http://{addr}");
+    let auth = ConnectAuth::new(BasePath::parse(&origin).unwrap(), seeded_store().await);
+    let app = Router::new()
+        .route(
+            "/panel",
+            get(
+                |connect: Result<ConnectRequest, ConnectRejection>| async move {
+                    match connect {
+                        Ok(connect) => (StatusCode::OK, connect.verified().client_key().to_owned()),
+                        Err(rejection) => (
+                            StatusCode::FORBIDDEN,
+                            format!(
+                                "custom {} {}",
+                                rejection.status().as_u16(),
+                                rejection.error().code()
+                            ),
+                        ),
+                    }
+                },
+            ),
+        )
+        .with_state(auth);
+    serve(listener, app);
+    let answer = reqwest::get(format!("{origin}/panel")).await.unwrap();
+    assert_eq!(answer.status().as_u16(), 403);
+    assert_eq!(answer.text().await.unwrap(), "custom 401 missing-token");
+}

@@ -13,8 +13,12 @@
 //! work), reads the token from `Authorization: JWT ...` or the `jwt` parameter, looks the
 //! tenant up once, and refuses an unknown or uninstalled tenant. Refusals are
 //! [`ConnectRejection`]s: 401 with `WWW-Authenticate: JWT`, 503 when the store cannot
-//! answer, 500 when the app is misconfigured, the error code as the body, and a `tracing`
-//! event with the details (never a token or a secret). [`ConnectLayer`] does the same as
+//! answer, 500 when the app is misconfigured, the error code as the body. Each refusal is one
+//! `tracing` event (target `atlassian_connect_jwt::axum`): `debug` for a verdict (any caller
+//! can cause one), `warn` for a store that cannot answer (with the store's message), `error`
+//! for a misconfigured app; with the code, the route's policy, the clientKey when known, and
+//! for a qsh mismatch both hashes and the canonical request, anything token-shaped in it
+//! redacted. Never a token, a secret or the raw query. [`ConnectLayer`] does the same as
 //! middleware.
 //!
 //! ```no_run

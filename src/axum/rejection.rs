@@ -21,7 +21,11 @@ use crate::error::Error;
 /// `qsh-mismatch`, ...), as `text/plain`: it names the check that failed, which a caller
 /// holding the token could find out by trying, and nothing of the token, the secret or the
 /// tenant. It is what a developer looking at a failed iframe needs to find the matching
-/// `tracing` event, which has the details.
+/// `tracing` event, which has the details. No `Retry-After` on a 503: the crate cannot know
+/// when the store is back, and a guessed delay would mislead.
+///
+/// To answer differently (an HTML page in an iframe, say), take
+/// `Result<ConnectRequest, ConnectRejection>` in the handler and map the error yourself.
 ///
 /// ```
 /// use atlassian_connect_jwt::axum::ConnectRejection;

@@ -108,6 +108,7 @@ impl Refusal {
         let issuer = self.issuer.as_deref().map(tracing::field::debug);
         match &self.error {
             Error::QshMismatch(mismatch) => tracing::debug!(
+                target: "atlassian_connect_jwt::axum",
                 code,
                 route,
                 issuer,
@@ -117,6 +118,7 @@ impl Refusal {
                 "connect request refused: the token was signed for another request",
             ),
             Error::Unavailable(_) => tracing::warn!(
+                target: "atlassian_connect_jwt::axum",
                 code,
                 route,
                 issuer,
@@ -127,6 +129,7 @@ impl Refusal {
                 "connect request not verified: the tenant store did not answer",
             ),
             Error::Config(_) => tracing::error!(
+                target: "atlassian_connect_jwt::axum",
                 code,
                 route,
                 issuer,
@@ -134,6 +137,7 @@ impl Refusal {
                 "connect request not verified: the app is misconfigured",
             ),
             _ => tracing::debug!(
+                target: "atlassian_connect_jwt::axum",
                 code,
                 route,
                 issuer,
