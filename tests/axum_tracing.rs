@@ -246,7 +246,10 @@ async fn diagnostics_are_in_the_events() {
     let answer = get_jwt(&format!("{origin}/panel?b=x+y&a=1"), &token).await;
     assert_eq!(answer, Answer::refused("qsh-mismatch"));
     let log = captured.take();
-    assert!(log.contains(" DEBUG atlassian_connect_jwt::axum: "), "{log}");
+    assert!(
+        log.contains(" DEBUG atlassian_connect_jwt::axum: "),
+        "{log}"
+    );
     assert!(log.contains("route=\"request-bound\""), "{log}");
     assert!(log.contains(&format!("issuer=\"{TENANT}\"")), "{log}");
     assert!(
