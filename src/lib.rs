@@ -64,6 +64,8 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "axum")]
+pub mod axum;
 mod backend;
 mod canonical;
 mod claims;
@@ -71,6 +73,8 @@ pub mod dangerous;
 mod error;
 mod extract;
 mod find;
+#[cfg(feature = "http")]
+pub mod http;
 #[cfg(feature = "signed-install")]
 mod install;
 mod jws;

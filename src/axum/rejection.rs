@@ -1,0 +1,110 @@
+//! The one rejection of every Connect extractor and of the layer: the [`Error`] and the HTTP
+//! answer it maps to.
+
+use core::fmt;
+
+use ::axum::http::header::{HeaderValue, CONTENT_TYPE, WWW_AUTHENTICATE};
+use ::axum::http::StatusCode;
+use ::axum::response::{IntoResponse, Response};
+
+use crate::error::Error;
+
+/// Why a request was refused, and the answer it gets.
+///
+/// | [`Error`] | status | headers |
+/// | --- | --- | --- |
+/// | a verdict on the request or its token ([`Error::is_verdict`]), a missing token included | 401 Unauthorized | `WWW-Authenticate: JWT` |
+/// | [`Error::Unavailable`]: the tenant store could not answer | 503 Service Unavailable | |
+/// | [`Error::Config`]: the app is misconfigured (a store returned another tenant's key, an empty secret) | 500 Internal Server Error | |
+///
+/// The body is the error's stable [code](Error::code) alone (`context-token-not-allowed`,
+/// `qsh-mismatch`, ...), as `text/plain`: it names the check that failed, which a caller
+/// holding the token could find out by trying, and nothing of the token, the secret or the
+/// tenant. It is what a developer looking at a failed iframe needs to find the matching
+/// `tracing` event, which has the details. No `Retry-After` on a 503: the crate cannot know
+/// when the store is back, and a guessed delay would mislead.
+///
+/// To answer differently (an HTML page in an iframe, say), take
+/// `Result<ConnectRequest, ConnectRejection>` in the handler and map the error yourself.
+///
+/// ```
+/// use atlassian_connect_jwt::axum::ConnectRejection;
+/// use atlassian_connect_jwt::Error;
+/// use axum::http::StatusCode;
+/// use axum::response::IntoResponse;
+///
+/// let rejection = ConnectRejection::from(Error::ContextTokenNotAllowed);
+/// assert_eq!(rejection.status(), StatusCode::UNAUTHORIZED);
+/// let response = rejection.into_response();
+/// assert_eq!(response.headers()["www-authenticate"], "JWT");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct ConnectRejection {
+    error: Error,
+}
+
+impl ConnectRejection {
+    /// The error.
+    #[must_use]
+    pub fn error(&self) -> &Error {
+        &self.error
+    }
+
+    /// The error, owned.
+    #[must_use]
+    pub fn into_error(self) -> Error {
+        self.error
+    }
+
+    /// The status it answers with: 401, 503 or 500 (see the table above).
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        match self.error {
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::UNAUTHORIZED,
+        }
+    }
+}
+
+impl From<Error> for ConnectRejection {
+    fn from(error: Error) -> Self {
+        Self { error }
+    }
+}
+
+impl IntoResponse for ConnectRejection {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let mut response = (status, self.error.code()).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("JWT"));
+        }
+        response
+    }
+}
+
+impl fmt::Debug for ConnectRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ConnectRejection")
+            .field(&self.error)
+            .finish()
+    }
+}
+
+impl fmt::Display for ConnectRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.error, f)
+    }
+}
+
+impl std::error::Error for ConnectRejection {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
