@@ -162,8 +162,9 @@ impl fmt::Display for Cause {
             ),
             Self::BasePathWrong { app, signed } if signed.is_empty() => write!(
                 f,
-                "the product signed the full path, but the app's base path is {app}: set the \
-                 app's base URL to its descriptor's baseUrl, whose path is not {app}"
+                "the token covers the path with {app}, which the app stripped: strip the base \
+                 path once (not again after a router removed it), and only if it is in the \
+                 descriptor's baseUrl"
             ),
             Self::BasePathWrong { app, signed } => write!(
                 f,
@@ -470,17 +471,29 @@ struct Received<'a> {
 
 /// A candidate canonical query.
 enum QueryText {
-    /// The received request's with this byte range left out.
-    Without(Range<usize>),
+    /// These byte ranges of the received request's canonical query, in order.
+    Parts(Vec<Range<usize>>),
     /// Another.
     Owned(String),
 }
 
 impl QueryText {
-    fn parts<'q>(&'q self, given: &'q str) -> [&'q str; 2] {
+    /// The pieces of the query, slices of `given` or owned.
+    fn pieces<'q>(&'q self, given: &'q str) -> impl Iterator<Item = &'q str> {
+        let (parts, owned): (&[Range<usize>], Option<&str>) = match self {
+            Self::Parts(parts) => (parts, None),
+            Self::Owned(text) => (&[], Some(text)),
+        };
+        parts
+            .iter()
+            .map(move |range| &given[range.clone()])
+            .chain(owned)
+    }
+
+    fn len(&self) -> usize {
         match self {
-            Self::Without(range) => [&given[..range.start], &given[range.end..]],
-            Self::Owned(text) => [text, ""],
+            Self::Parts(parts) => parts.iter().map(|r| r.end - r.start).sum(),
+            Self::Owned(text) => text.len(),
         }
     }
 }
@@ -510,19 +523,27 @@ impl Search {
     }
 
     /// Whether `METHOD&path&query` hashes to the token's qsh; `None` once a limit is reached.
-    fn try_candidate(&mut self, method: &str, path: &str, query: [&str; 2]) -> Option<bool> {
+    fn try_candidate(
+        &mut self,
+        method: &str,
+        path: &str,
+        query: &QueryText,
+        given: &str,
+    ) -> Option<bool> {
         if self.candidates >= MAX_DIAGNOSIS_CANDIDATES {
             self.complete = false;
             return None;
         }
-        let len = method.len() + path.len() + query[0].len() + query[1].len() + 2;
-        if !self.charge(len) {
+        if !self.charge(method.len() + path.len() + query.len() + 2) {
             return None;
         }
         self.candidates += 1;
         let mut hasher = Hasher::new();
-        for part in [method, "&", path, "&", query[0], query[1]] {
+        for part in [method, "&", path, "&"] {
             hasher.update(part.as_bytes());
+        }
+        for piece in query.pieces(given) {
+            hasher.update(piece.as_bytes());
         }
         Some(Qsh::from_bytes(hasher.finish()) == self.wanted)
     }
@@ -549,21 +570,18 @@ impl Search {
     }
 
     fn run(&mut self, request: &Received<'_>) -> Option<Found> {
-        let methods: Vec<&str> = METHODS
-            .iter()
-            .copied()
-            .filter(|m| *m != request.method)
-            .collect();
+        let (method, path, given) = (request.method, request.path, request.query);
+        let methods: Vec<&str> = METHODS.iter().copied().filter(|m| *m != method).collect();
         let base_paths = self.base_paths(request);
         let mut other_paths = self.encoded_paths(request);
-        other_paths.extend(slash_paths(request.path));
-        let base_paths = distinct(request.path, &[], base_paths);
-        let other_paths = distinct(request.path, &base_paths, other_paths);
-        let queries = self.queries(request);
+        other_paths.extend(slash_paths(path));
+        let base_paths = distinct(path, &[], base_paths);
+        let other_paths = distinct(path, &base_paths, other_paths);
+        let whole = QueryText::Parts(vec![0..given.len()]);
 
-        let (method, path, query) = (request.method, request.path, request.query);
-        let found = |m: &str, p: &str, q: [&str; 2], causes: Vec<Cause>| {
-            Some((format!("{m}&{p}&{}{}", q[0], q[1]), causes))
+        let found = |m: &str, p: &str, q: &QueryText, causes: Vec<Cause>| {
+            let query: String = q.pieces(given).collect();
+            Some((format!("{m}&{p}&{query}"), causes))
         };
         let differs = |signed: &str| Cause::MethodDiffers {
             signed: signed.to_owned(),
@@ -571,31 +589,38 @@ impl Search {
         };
         // Single changes.
         for m in &methods {
-            if self.try_candidate(m, path, [query, ""])? {
-                return found(m, path, [query, ""], vec![differs(m)]);
+            if self.try_candidate(m, path, &whole, given)? {
+                return found(m, path, &whole, vec![differs(m)]);
             }
         }
         for (p, cause) in base_paths.iter().chain(&other_paths) {
-            if self.try_candidate(method, p, [query, ""])? {
-                return found(method, p, [query, ""], vec![cause.clone()]);
+            if self.try_candidate(method, p, &whole, given)? {
+                return found(method, p, &whole, vec![cause.clone()]);
             }
         }
+        let mut queries = self.dropped_queries(request);
         for (q, cause) in &queries {
-            let q = q.parts(query);
-            if self.try_candidate(method, path, q)? {
+            if self.try_candidate(method, path, q, given)? {
+                return found(method, path, q, vec![cause.clone()]);
+            }
+        }
+        // Re-canonicalizing the query costs more: only now, hashing each as it comes.
+        let start = queries.len();
+        self.recoded_queries(request, &mut queries);
+        for (q, cause) in &queries[start..] {
+            if self.try_candidate(method, path, q, given)? {
                 return found(method, path, q, vec![cause.clone()]);
             }
         }
         // Pairs: a base-path change with another method, or with a query change.
         for (p, path_cause) in &base_paths {
             for m in &methods {
-                if self.try_candidate(m, p, [query, ""])? {
-                    return found(m, p, [query, ""], vec![path_cause.clone(), differs(m)]);
+                if self.try_candidate(m, p, &whole, given)? {
+                    return found(m, p, &whole, vec![path_cause.clone(), differs(m)]);
                 }
             }
             for (q, cause) in &queries {
-                let q = q.parts(query);
-                if self.try_candidate(method, p, q)? {
+                if self.try_candidate(method, p, q, given)? {
                     return found(method, p, q, vec![path_cause.clone(), cause.clone()]);
                 }
             }
@@ -712,81 +737,95 @@ impl Search {
         paths
     }
 
-    /// Canonical queries with parameters left out, `+` and `%2B` swapped, or `jwt` hashed.
-    fn queries(&mut self, request: &Received<'_>) -> Vec<(QueryText, Cause)> {
+    /// The canonical query with parameters left out: each value, each run of two or more
+    /// trailing raw parameters, all of them.
+    fn dropped_queries(&mut self, request: &Received<'_>) -> Vec<(QueryText, Cause)> {
         let given = request.query;
-        let mut queries: Vec<(QueryText, Cause)> = Vec::new();
-        let mut owned: Vec<String> = vec![given.to_owned()];
-        let mut push_owned =
-            |queries: &mut Vec<(QueryText, Cause)>, text: Option<String>, cause: Cause| {
-                if let Some(text) = text.filter(|t| !owned.contains(t)) {
-                    owned.push(text.clone());
-                    queries.push((QueryText::Owned(text), cause));
-                }
-            };
-
-        // Each value left out.
         let parsed = groups(given);
-        let values: usize = parsed.iter().map(|g| g.values.len()).sum();
-        'groups: for (g, group) in parsed.iter().enumerate() {
-            for (v, value) in group.values.iter().enumerate() {
-                if queries.len() >= MAX_DROPPED {
-                    break 'groups;
-                }
-                let range = if group.values.len() > 1 {
-                    // One value and a comma next to it.
-                    match (v.checked_sub(1), group.values.get(v + 1)) {
-                        (Some(before), _) => group.values[before].end..value.end,
-                        (None, Some(next)) => value.start..next.start,
-                        (None, None) => value.clone(),
-                    }
-                } else {
-                    // The whole `key=value` and an `&` next to it.
-                    match (g.checked_sub(1), parsed.get(g + 1)) {
-                        (_, Some(next)) => group.span.start..next.span.start,
-                        (Some(before), None) => parsed[before].span.end..group.span.end,
-                        (None, None) => 0..given.len(),
-                    }
-                };
-                queries.push((
-                    QueryText::Without(range),
-                    Cause::ParameterAdded {
-                        names: vec![given[group.key.clone()].to_owned()],
-                    },
-                ));
+        let mut queries: Vec<(QueryText, Cause)> = Vec::new();
+        let mut tried: Vec<Vec<(usize, usize)>> = Vec::new();
+        let mut push = |queries: &mut Vec<(QueryText, Cause)>, removed: Vec<(usize, usize)>| {
+            if removed.is_empty() || tried.contains(&removed) {
+                return;
             }
+            let mut names: Vec<String> = removed
+                .iter()
+                .map(|&(g, _)| given[parsed[g].key.clone()].to_owned())
+                .collect();
+            names.dedup();
+            queries.push((
+                QueryText::Parts(without(&parsed, &removed)),
+                Cause::ParameterAdded { names },
+            ));
+            tried.push(removed);
+        };
+
+        // Each value.
+        let values = parsed
+            .iter()
+            .enumerate()
+            .flat_map(|(g, group)| (0..group.values.len()).map(move |v| (g, v)));
+        for value in values.clone().take(MAX_DROPPED) {
+            push(&mut queries, vec![value]);
         }
 
-        let raw = request.raw_query;
-        let pieces: Vec<&str> = raw.split('&').filter(|p| !p.is_empty()).collect();
-        // Runs of two or more trailing parameters left out.
+        // Runs of two or more trailing raw parameters, found among the canonical values.
+        let pieces: Vec<&str> = request
+            .raw_query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .collect();
         let longest = pieces.len().saturating_sub(1).min(MAX_SUFFIXES + 1);
         for k in 2..=longest {
-            let kept = pieces[..pieces.len() - k].join("&");
             let dropped = pieces[pieces.len() - k..].join("&");
-            let names = self.canonical_query(&dropped).map(|q| {
-                groups(&q)
-                    .iter()
-                    .map(|g| q[g.key.clone()].to_owned())
-                    .collect::<Vec<_>>()
-            });
-            match names {
-                Some(names) if !names.is_empty() => {
-                    let text = self.canonical_query(&kept);
-                    push_owned(&mut queries, text, Cause::ParameterAdded { names });
+            let Some(dropped) = self.canonical_query(&dropped) else {
+                continue;
+            };
+            let mut removed: Vec<(usize, usize)> = Vec::new();
+            for group in groups(&dropped) {
+                let key = &dropped[group.key.clone()];
+                // Keys are sorted by their encoded form, byte by byte.
+                let Ok(g) = parsed.binary_search_by(|p| given[p.key.clone()].cmp(key)) else {
+                    continue;
+                };
+                for value in &group.values {
+                    let value = &dropped[value.clone()];
+                    let free = parsed[g].values.iter().enumerate().find(|(v, range)| {
+                        &given[(*range).clone()] == value && !removed.contains(&(g, *v))
+                    });
+                    if let Some((v, _)) = free {
+                        removed.push((g, v));
+                    }
                 }
-                _ => {}
             }
-        }
-        // All of it.
-        if values > 1 {
-            queries.push((QueryText::Owned(String::new()), Cause::QueryAdded));
+            removed.sort_unstable();
+            push(&mut queries, removed);
         }
 
+        // All of them.
+        if values.count() > 1 {
+            queries.push((QueryText::Owned(String::new()), Cause::QueryAdded));
+        }
+        queries
+    }
+
+    /// The query re-canonicalized with `+` and `%2B` swapped (all, or one parameter's), or
+    /// with the `jwt` parameter hashed, appended to `queries`.
+    fn recoded_queries(&mut self, request: &Received<'_>, queries: &mut Vec<(QueryText, Cause)>) {
+        let given = request.query;
+        let raw = request.raw_query;
+        let pieces: Vec<&str> = raw.split('&').filter(|p| !p.is_empty()).collect();
+        let mut owned: Vec<String> = vec![given.to_owned()];
+        let mut push = |queries: &mut Vec<(QueryText, Cause)>, text: Option<String>, cause| {
+            if let Some(text) = text.filter(|t| !owned.contains(t)) {
+                owned.push(text.clone());
+                queries.push((QueryText::Owned(text), cause));
+            }
+        };
         // `%2B` decoded to `+`: all of them, or one parameter's.
         if raw.contains('+') {
             let text = self.canonical_query(&raw.replace('+', "%2B"));
-            push_owned(&mut queries, text, Cause::PlusDecoded);
+            push(queries, text, Cause::PlusDecoded);
             let with_plus: Vec<usize> = pieces
                 .iter()
                 .enumerate()
@@ -796,23 +835,22 @@ impl Search {
                 .collect();
             if with_plus.len() > 1 {
                 for i in with_plus {
-                    let mut changed: Vec<String> = pieces.iter().map(|p| (*p).to_owned()).collect();
+                    let mut changed: Vec<String> =
+                        pieces.iter().map(|p| (*p).to_owned()).collect();
                     changed[i] = changed[i].replace('+', "%2B");
                     let text = self.canonical_query(&changed.join("&"));
-                    push_owned(&mut queries, text, Cause::PlusDecoded);
+                    push(queries, text, Cause::PlusDecoded);
                 }
             }
         }
         // `+` encoded as `%2B`.
         if raw.contains("%2B") || raw.contains("%2b") {
             let text = self.canonical_query(&raw.replace("%2B", "+").replace("%2b", "+"));
-            push_owned(&mut queries, text, Cause::PlusEncoded);
+            push(queries, text, Cause::PlusEncoded);
         }
         // The `jwt` parameter hashed.
-        if let Some(text) = self.with_jwt(given, &pieces) {
-            push_owned(&mut queries, Some(text), Cause::JwtParameterHashed);
-        }
-        queries
+        let text = self.with_jwt(given, &pieces);
+        push(queries, text, Cause::JwtParameterHashed);
     }
 
     /// The canonical query `given` with the `jwt` pieces of the raw query hashed too.
@@ -937,6 +975,42 @@ fn groups(query: &str) -> Vec<Group> {
         start = end + 1;
     }
     groups
+}
+
+/// The byte ranges of a canonical query (split into `groups`) that remain when the
+/// `(group, value)` pairs in `removed` are left out, with their separators.
+fn without(groups: &[Group], removed: &[(usize, usize)]) -> Vec<Range<usize>> {
+    let mut parts: Vec<Range<usize>> = Vec::new();
+    let mut push = |range: Range<usize>| match parts.last_mut() {
+        Some(last) if last.end == range.start => last.end = range.end,
+        _ => parts.push(range),
+    };
+    let mut first_group = true;
+    for (g, group) in groups.iter().enumerate() {
+        let kept = group
+            .values
+            .iter()
+            .enumerate()
+            .filter(|(v, _)| !removed.contains(&(g, *v)));
+        let mut first_value = true;
+        for (_, value) in kept {
+            if first_value {
+                if !first_group {
+                    // The `&` before the group.
+                    push(group.span.start - 1..group.span.start);
+                }
+                // `key=`.
+                push(group.key.start..group.key.end + 1);
+            } else {
+                // The `,` before the value.
+                push(value.start - 1..value.start);
+            }
+            push(value.clone());
+            first_value = false;
+            first_group = false;
+        }
+    }
+    parts
 }
 
 /// A byte of a decoded path: a byte (decoded or literal), or an escape of `/` or `%` kept,
