@@ -15,7 +15,7 @@ mod cmd_verify_install;
 mod help;
 mod input;
 mod jsonl;
-mod qsh_hint;
+mod mismatch;
 mod report;
 mod text;
 mod timefmt;
