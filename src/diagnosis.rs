@@ -577,7 +577,7 @@ impl Search {
         other_paths.extend(slash_paths(path));
         let base_paths = distinct(path, &[], base_paths);
         let other_paths = distinct(path, &base_paths, other_paths);
-        let whole = QueryText::Parts(vec![0..given.len()]);
+        let whole = QueryText::Parts(std::iter::once(0..given.len()).collect());
 
         let found = |m: &str, p: &str, q: &QueryText, causes: Vec<Cause>| {
             let query: String = q.pieces(given).collect();
@@ -634,10 +634,7 @@ impl Search {
         let Some(full) = self.canonical_path(request.raw_path, None) else {
             return paths;
         };
-        let app = request
-            .base
-            .map(BasePath::as_str)
-            .filter(|b| !b.is_empty());
+        let app = request.base.map(BasePath::as_str).filter(|b| !b.is_empty());
         let stripped = full != request.path;
         if let (Some(app), true) = (app, stripped) {
             paths.push((
@@ -835,8 +832,7 @@ impl Search {
                 .collect();
             if with_plus.len() > 1 {
                 for i in with_plus {
-                    let mut changed: Vec<String> =
-                        pieces.iter().map(|p| (*p).to_owned()).collect();
+                    let mut changed: Vec<String> = pieces.iter().map(|p| (*p).to_owned()).collect();
                     changed[i] = changed[i].replace('+', "%2B");
                     let text = self.canonical_query(&changed.join("&"));
                     push(queries, text, Cause::PlusDecoded);
@@ -910,8 +906,8 @@ fn distinct(
 ) -> Vec<(String, Cause)> {
     let mut kept: Vec<(String, Cause)> = Vec::with_capacity(paths.len());
     for (path, cause) in paths {
-        let repeated = path == received
-            || earlier.iter().chain(&kept).any(|(seen, _)| *seen == path);
+        let repeated =
+            path == received || earlier.iter().chain(&kept).any(|(seen, _)| *seen == path);
         if !repeated {
             kept.push((path, cause));
         }
@@ -1055,10 +1051,14 @@ fn escape_at(bytes: &[u8], i: usize) -> Option<u8> {
     u8::try_from(high * 16 + low).ok()
 }
 
+/// The printable ASCII that browsers and URI builders escape in a path.
+const BROWSER_ESCAPES: &[u8] = b"\"#<>?`{}|\\^";
+
 /// How a path may have been encoded before it was decoded on the way.
 #[derive(Clone, Copy)]
 enum Family {
-    /// As browsers and URI builders do: controls, space, `"#<>?`{}|\^`, DEL and non-ASCII.
+    /// As browsers and URI builders do: controls, space, DEL, non-ASCII and the ASCII in
+    /// [`BROWSER_ESCAPES`].
     Browser,
     /// As [`Family::Browser`], and `~` too (`%7E`, as older encoders write it).
     BrowserAndTilde,
@@ -1074,7 +1074,7 @@ enum Family {
 impl Family {
     fn keeps(self, b: u8) -> bool {
         match self {
-            Self::Browser => b.is_ascii_graphic() && !b"\"#<>?`{}|\\^".contains(&b),
+            Self::Browser => b.is_ascii_graphic() && !BROWSER_ESCAPES.contains(&b),
             Self::BrowserAndTilde => b != b'~' && Self::Browser.keeps(b),
             Self::Component => b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b),
             Self::Unreserved => b.is_ascii_alphanumeric() || b"-._~".contains(&b),
@@ -1187,7 +1187,10 @@ mod tests {
         let units = decode("/a%20b/%7Ec/%2Fd/%C3%A9%25");
         let enc = |f, s| encode(&units, f, s).unwrap();
         assert_eq!(enc(Family::Browser, None), "/a%20b/~c/%2Fd/%C3%A9%25");
-        assert_eq!(enc(Family::BrowserAndTilde, None), "/a%20b/%7Ec/%2Fd/%C3%A9%25");
+        assert_eq!(
+            enc(Family::BrowserAndTilde, None),
+            "/a%20b/%7Ec/%2Fd/%C3%A9%25"
+        );
         assert_eq!(enc(Family::Raw, None), "/a b/~c/%2Fd/é%25");
         // Unit 4 is the second `/` (an escape is one unit).
         assert_eq!(enc(Family::Browser, Some(4)), "/a%20b%2F~c/%2Fd/%C3%A9%25");

@@ -78,7 +78,10 @@ pub(crate) fn run(args: &Args) -> ExitCode {
                 assumed: false,
                 url,
             };
-            (rest.first().map_or(url.as_str(), String::as_str), Some(request))
+            (
+                rest.first().map_or(url.as_str(), String::as_str),
+                Some(request),
+            )
         }
         [] => return report::usage(&"a TOKEN is required"),
     };
@@ -98,7 +101,10 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         Ok(parts) => parts,
         Err(err) => {
             let status = report::library(&err);
-            if matches!(err, Error::MalformedToken | Error::InvalidAuthorizationHeader) {
+            if matches!(
+                err,
+                Error::MalformedToken | Error::InvalidAuthorizationHeader
+            ) {
                 if let Some(hint) = input::token_mistake(pasted) {
                     report::hint(&hint);
                 }

@@ -250,10 +250,7 @@ mod tests {
             token_for_url("a.b.c", "/p?jwt=d.e.f"),
             Err(Error::ConflictingTokens)
         );
-        assert_eq!(
-            token_for_url("Bearer a.b.c", "/p"),
-            Ok("Bearer a.b.c")
-        );
+        assert_eq!(token_for_url("Bearer a.b.c", "/p"), Ok("Bearer a.b.c"));
     }
 
     #[test]
