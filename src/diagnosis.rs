@@ -10,6 +10,7 @@
 
 use core::fmt;
 use core::ops::Range;
+use std::collections::HashMap;
 
 use crate::backend::Hasher;
 use crate::canonical::{BasePath, CanonicalRequest};
@@ -365,6 +366,20 @@ impl fmt::Debug for Diagnosis {
 ///
 /// then the documented pairs: each base-path change of 2 with each change of 1 and 5.
 ///
+/// ```
+/// use atlassian_connect_jwt::{diagnose, BasePath, CanonicalRequest, Cause};
+///
+/// // The product signed `/panel` for an app whose baseUrl ends in /connect ...
+/// let base = BasePath::parse("https://app.example.com/connect")?;
+/// let signed = CanonicalRequest::from_target("GET", "/connect/panel?a=1", Some(&base))?;
+/// // ... and the app verified without its base path.
+/// let diagnosis = diagnose("GET", "/connect/panel?a=1", None, &signed.qsh().to_string())?;
+/// assert_eq!(diagnosis.received_request(), "GET&/connect/panel&a=1");
+/// assert_eq!(diagnosis.signed_request(), Some("GET&/panel&a=1"));
+/// assert_eq!(diagnosis.causes(), [Cause::BasePathNotStripped { prefix: "/connect".to_owned() }]);
+/// # Ok::<(), atlassian_connect_jwt::Error>(())
+/// ```
+///
 /// # Errors
 ///
 /// Those of [`CanonicalRequest::from_target`]: a request the product could never have signed
@@ -654,9 +669,6 @@ impl Search {
             .take(MAX_PREFIXES);
         for end in ends {
             let prefix = &full[..end];
-            if stripped && Some(prefix) == app {
-                continue;
-            }
             let rest = if end == full.len() { "/" } else { &full[end..] };
             let cause = match app {
                 Some(app) => Cause::BasePathWrong {
@@ -773,6 +785,15 @@ impl Search {
             .filter(|p| !p.is_empty())
             .collect();
         let longest = pieces.len().saturating_sub(1).min(MAX_SUFFIXES + 1);
+        let keys: HashMap<&str, usize> = if longest >= 2 {
+            parsed
+                .iter()
+                .enumerate()
+                .map(|(g, group)| (&given[group.key.clone()], g))
+                .collect()
+        } else {
+            HashMap::new()
+        };
         for k in 2..=longest {
             let dropped = pieces[pieces.len() - k..].join("&");
             let Some(dropped) = self.canonical_query(&dropped) else {
@@ -781,8 +802,7 @@ impl Search {
             let mut removed: Vec<(usize, usize)> = Vec::new();
             for group in groups(&dropped) {
                 let key = &dropped[group.key.clone()];
-                // Keys are sorted by their encoded form, byte by byte.
-                let Ok(g) = parsed.binary_search_by(|p| given[p.key.clone()].cmp(key)) else {
+                let Some(&g) = keys.get(key) else {
                     continue;
                 };
                 for value in &group.values {
@@ -995,8 +1015,8 @@ fn without(groups: &[Group], removed: &[(usize, usize)]) -> Vec<Range<usize>> {
                     // The `&` before the group.
                     push(group.span.start - 1..group.span.start);
                 }
-                // `key=`.
-                push(group.key.start..group.key.end + 1);
+                // `key=` (up to where the first value starts, kept or not).
+                push(group.span.start..group.values.first().map_or(group.key.end, |v| v.start));
             } else {
                 // The `,` before the value.
                 push(value.start - 1..value.start);

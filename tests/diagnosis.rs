@@ -214,6 +214,14 @@ fn parameter_added() {
             "{received}"
         );
     }
+    // A value between two that stay (the comma between them stays too).
+    assert_eq!(
+        causes(
+            ("GET", "/p?a=1&a=3&a=5", None),
+            ("GET", "/p?a=1&a=2&a=3&a=5", None)
+        ),
+        added(&["a"])
+    );
     // Several at the end of the query.
     assert_eq!(
         causes(
