@@ -70,6 +70,7 @@ mod backend;
 mod canonical;
 mod claims;
 pub mod dangerous;
+mod diagnosis;
 mod error;
 mod extract;
 mod find;
@@ -89,6 +90,7 @@ mod verify;
 
 pub use canonical::{BasePath, CanonicalRequest, MAX_PATH_LEN};
 pub use claims::Claims;
+pub use diagnosis::{diagnose, Cause, Diagnosis, MAX_DIAGNOSIS_BYTES, MAX_DIAGNOSIS_CANDIDATES};
 pub use error::{Claim, ConfigError, Error, PayloadDefect, QshMismatch, TokenPart, Unavailable};
 pub use extract::{find_token, token_from_authorization, token_from_query};
 #[cfg(feature = "signed-install")]

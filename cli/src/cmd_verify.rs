@@ -11,30 +11,34 @@ use std::io;
 use std::process::ExitCode;
 
 use atlassian_connect_jwt::{
-    BasePath, CanonicalRequest, Error, QshMismatch, QshPolicy, SharedSecret, TenantKey, UnixTime,
-    Unverified, Verified, Verifier, DEFAULT_LEEWAY,
+    diagnose, BasePath, CanonicalRequest, Diagnosis, Error, QshMismatch, QshPolicy, SharedSecret,
+    TenantKey, UnixTime, Unverified, Verified, Verifier, DEFAULT_LEEWAY,
 };
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::jsonl::{self, ErrorStyle, Failure};
-use crate::qsh_hint::{self, Diagnosis};
+use crate::mismatch::{self, line};
 use crate::text::safe;
 use crate::{input, report, timefmt};
 
 /// Shown under `connect-jwt verify --help`.
 const AFTER_HELP: &str = "\
 Prints `valid` and what the token says (exit 0), or `invalid: <message> (<code>)` with
-details (exit 1); both on stdout. On a qsh mismatch it shows both qsh values and canonical
-requests, and searches common mistakes (base path, method, trailing slash, jwt parameter,
-query) for the request the token was signed for. The secret is never printed.
+details (exit 1); both on stdout. On a qsh mismatch it shows both qsh values, the canonical
+request given and the one the token was signed for, and the cause: it searches the changes
+proxies, frameworks and configurations make (base path, method, parameters added, path
+prefix removed, path decoded or re-encoded, %2B and +, trailing slash). The secret comes from
+--secret-file PATH, $CONNECT_JWT_SECRET or --secret SECRET, and is never printed.
 
 JSON Lines (--jsonl): one request per input line,
   {\"token\":\"eyJ...\",\"secrets\":{\"<clientKey>\":\"<secret>\"},\"method\":\"GET\",
    \"url\":\"/p?a=1\",\"now\":1700000060,\"accept\":\"request\"}
 (optional: \"base\", defaulting to --base, and \"leeway\"), one line out per line in, in order:
   {\"ok\":true,\"iss\":\"<clientKey>\",\"sub\":null,\"kind\":\"request-bound\"}
-  {\"ok\":false,\"error\":\"qsh-mismatch\",\"message\":\"...\"}
+  {\"ok\":false,\"error\":\"expired\",\"message\":\"...\"}
+  {\"ok\":false,\"error\":\"qsh-mismatch\",\"message\":\"...\",
+   \"diagnosis\":{\"cause\":\"parameter-added\",\"detail\":\"...\"}}
 Bad lines answer {\"ok\":false,\"error\":\"malformed-input\",...}. Exit 0 once stdin is read.";
 
 /// Which tokens the route accepts (`QshPolicy`).
@@ -53,13 +57,13 @@ pub(crate) enum Accept {
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = AFTER_HELP,
-    override_usage = "connect-jwt verify --secret SECRET [--base URL] [--accept KIND] \
-                      [--leeway SECONDS] [--now UNIX] METHOD URL [TOKEN]\n       \
+    override_usage = "connect-jwt verify [--secret-file PATH | --secret SECRET] [--base URL] \
+                      [--accept KIND] [--leeway SECONDS] [--now UNIX] METHOD URL [TOKEN]\n       \
                       connect-jwt verify --jsonl [--base URL] < requests.jsonl"
 )]
 pub(crate) struct Args {
     /// Read JSON Lines requests on stdin, write one result line per input line
-    #[arg(long, conflicts_with = "secret")]
+    #[arg(long, conflicts_with_all = ["secret", "secret_file"])]
     jsonl: bool,
     #[command(flatten)]
     secret: input::SecretArg,
@@ -87,7 +91,7 @@ pub(crate) struct Args {
     /// The request as the app received it (/path?query) or a full URL; quote it
     #[arg(required_unless_present = "jsonl", conflicts_with = "jsonl")]
     url: Option<String>,
-    /// The token, or `JWT <token>` (default: URL's jwt parameter)
+    /// The token, or `JWT <token>` (default: URL's jwt parameter, which must not differ)
     #[arg(conflicts_with = "jsonl")]
     token: Option<String>,
 }
@@ -124,7 +128,7 @@ fn one(args: &Args, method: &str, url: &str, base: Option<&BasePath>) -> ExitCod
         leeway,
     };
     let token = match &args.token {
-        Some(token) => input::token(token),
+        Some(token) => input::token_for_url(token, url),
         None => input::token_in_url(url),
     };
     let mut out = String::new();
@@ -138,10 +142,31 @@ fn one(args: &Args, method: &str, url: &str, base: Option<&BasePath>) -> ExitCod
         }
         Err(failure) => {
             check.invalid(&mut out, &failure);
+            let pasted = args.token.as_deref().unwrap_or(url);
+            token_hint(&mut out, &failure.error, pasted);
             ExitCode::FAILURE
         }
     };
     report::stdout(&out, status)
+}
+
+/// The hint for a token that could not be found or read: which mistake was made pasting it,
+/// or where the second token is.
+fn token_hint(out: &mut String, error: &Error, pasted: &str) {
+    let hint = match error {
+        Error::MalformedToken | Error::InvalidAuthorizationHeader => {
+            input::token_mistake(pasted).map(str::to_owned)
+        }
+        Error::ConflictingTokens => Some(
+            "the URL's jwt parameter holds another token than the one given (or two different \
+             ones): an app refuses such a request; drop one of them"
+                .to_owned(),
+        ),
+        _ => None,
+    };
+    if let Some(hint) = hint {
+        let _ = writeln!(out, "  hint: {hint}");
+    }
 }
 
 /// Why a token failed, with what is known of it.
@@ -255,14 +280,9 @@ impl Check<'_> {
         }
     }
 
-    /// Both qsh values, both canonical requests, and the hint.
+    /// Both qsh values, the canonical request given, the one the token was signed for and
+    /// the cause.
     fn mismatch(&self, out: &mut String, mismatch: &QshMismatch) {
-        const WIDTH: usize = 26;
-        let given = mismatch.canonical_request();
-        let presented = safe(mismatch.presented());
-        let line = |out: &mut String, label: &str, value: &dyn fmt::Display| {
-            let _ = writeln!(out, "  {label:<WIDTH$}{value}");
-        };
         line(
             out,
             "expected qsh:",
@@ -271,37 +291,15 @@ impl Check<'_> {
         line(
             out,
             "presented qsh:",
-            &format_args!("{presented}  (the token's claim)"),
+            &format_args!("{}  (the token's claim)", safe(mismatch.presented())),
         );
-        line(out, "canonical request given:", &given);
-        let Diagnosis { signed_for, tried } =
-            qsh_hint::diagnose(self.method, self.url, self.base, mismatch.presented());
-        match signed_for {
-            Some((canonical, hint)) => {
-                line(
-                    out,
-                    "the token was signed for:",
-                    &format_args!("{canonical} (hint: {hint})"),
-                );
-                let same = given
-                    .chars()
-                    .zip(canonical.chars())
-                    .take_while(|(a, b)| a == b)
-                    .count();
-                let _ = writeln!(
-                    out,
-                    "  {:width$}^ first difference",
-                    "",
-                    width = WIDTH + same
-                );
-            }
-            None => line(
+        match diagnose(self.method, self.url, self.base, mismatch.presented()) {
+            Ok(diagnosis) => mismatch::render(out, &diagnosis),
+            // The request canonicalized before the qsh was compared, so this cannot happen.
+            Err(_) => line(
                 out,
-                "the token was signed for:",
-                &format_args!(
-                    "unknown: none of {tried} likely variants of this request (method, base \
-                     path, trailing slash, jwt parameter, query) hashes to the presented qsh"
-                ),
+                "canonical request given:",
+                &safe(mismatch.canonical_request()),
             ),
         }
     }
@@ -419,8 +417,45 @@ struct Answer {
     kind: &'static str,
 }
 
+/// The output line of a `qsh-mismatch`: the failure line with the diagnosis.
+#[derive(Debug, Serialize)]
+struct MismatchLine {
+    ok: bool,
+    error: &'static str,
+    message: String,
+    diagnosis: DiagnosisJson,
+}
+
+/// `"diagnosis": {"cause": <code>, "detail": <one line>}`, and `"also": <code>` for a pair.
+#[derive(Debug, Serialize)]
+struct DiagnosisJson {
+    cause: &'static str,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    also: Option<&'static str>,
+}
+
+impl From<&Diagnosis> for DiagnosisJson {
+    fn from(diagnosis: &Diagnosis) -> Self {
+        let causes = diagnosis.causes();
+        Self {
+            cause: causes.first().map_or("unknown", |c| c.code()),
+            detail: diagnosis.detail(),
+            also: causes.get(1).map(|c| c.code()),
+        }
+    }
+}
+
+/// An output line that is not a plain failure.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Reply {
+    Valid(Answer),
+    Mismatch(MismatchLine),
+}
+
 /// Answers one JSON Lines request.
-fn answer(line: &str, default_base: Option<&BasePath>) -> Result<impl Serialize, Failure> {
+fn answer(line: &str, default_base: Option<&BasePath>) -> Result<Reply, Failure> {
     let request: Request<'_> = jsonl::parse_object(line)?;
     let verifier = Verifier::new().with_leeway(request.leeway.unwrap_or(DEFAULT_LEEWAY))?;
     let now = UnixTime::from_secs(request.now);
@@ -436,13 +471,39 @@ fn answer(line: &str, default_base: Option<&BasePath>) -> Result<impl Serialize,
             } else {
                 QshPolicy::RequestOrContext(&canonical)
             };
-            verifier.verify(&request.token, policy, store, now)?
+            match verifier.verify(&request.token, policy, store, now) {
+                Ok(verified) => verified,
+                Err(err @ Error::QshMismatch(_)) => {
+                    return mismatch_line(&err, &request.method, &request.url, base)
+                }
+                Err(err) => return Err(err.into()),
+            }
         }
     };
-    Ok(Answer {
+    Ok(Reply::Valid(Answer {
         ok: true,
         iss: verified.client_key().to_owned(),
         sub: verified.account_id().map(str::to_owned),
         kind: verified.kind().as_str(),
-    })
+    }))
+}
+
+/// The `qsh-mismatch` line with its diagnosis.
+fn mismatch_line(
+    err: &Error,
+    method: &str,
+    url: &str,
+    base: Option<&BasePath>,
+) -> Result<Reply, Failure> {
+    let Error::QshMismatch(mismatch) = err else {
+        return Err(err.clone().into());
+    };
+    // The request canonicalized before the qsh was compared, so diagnosing cannot fail.
+    let diagnosis = diagnose(method, url, base, mismatch.presented()).map_err(Failure::from)?;
+    Ok(Reply::Mismatch(MismatchLine {
+        ok: false,
+        error: err.code(),
+        message: err.to_string(),
+        diagnosis: DiagnosisJson::from(&diagnosis),
+    }))
 }

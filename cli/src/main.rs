@@ -15,7 +15,7 @@ mod cmd_verify_install;
 mod help;
 mod input;
 mod jsonl;
-mod qsh_hint;
+mod mismatch;
 mod report;
 mod text;
 mod timefmt;
@@ -39,7 +39,7 @@ enum Command {
     Qsh(cmd_qsh::Args),
     /// Print one canonical request, or many with their qsh as JSON Lines (--jsonl)
     Canonical(cmd_canonical::Args),
-    /// Show a token's header, claims, times and kind, NOT VERIFIED (no secret needed)
+    /// Show a token's header, claims, times and kind, NOT VERIFIED, and check a URL's qsh (no secret needed)
     Decode(cmd_decode::Args),
     /// Verify a token for a request with a shared secret, or many as JSON Lines (--jsonl)
     Verify(cmd_verify::Args),

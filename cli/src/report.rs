@@ -18,6 +18,11 @@ pub(crate) fn library(err: &atlassian_connect_jwt::Error) -> ExitCode {
     error(err, err.code())
 }
 
+/// A hint line under an error on stderr: `  hint: <text>`.
+pub(crate) fn hint(text: &dyn Display) {
+    let _ = writeln!(io::stderr().lock(), "  hint: {text}");
+}
+
 /// An I/O error: exit status 1, with a message unless stdout was closed by its reader
 /// (`connect-jwt ... | head`), which is no news to anyone.
 pub(crate) fn io(context: &dyn Display, err: &io::Error) -> ExitCode {

@@ -164,15 +164,23 @@ fn decode_golden_context_token() {
 #[test]
 fn decode_takes_a_header_or_a_url() {
     let plain = stdout(&run(&["decode", "--now", NOW, T1])).to_owned();
-    for pasted in [
-        format!("JWT {T1}"),
-        format!("Authorization: JWT {T1}"),
-        format!("https://app.example.com{URL}&jwt={T1}#frag"),
-    ] {
+    for pasted in [format!("JWT {T1}"), format!("Authorization: JWT {T1}")] {
         let output = run(&["decode", "--now", NOW, &pasted]);
         assert_eq!(output.status.code(), Some(0), "{pasted}");
         assert_eq!(stdout(&output), plain, "{pasted}");
     }
+    // A URL: the same, and its qsh checked.
+    let url = format!("https://app.example.com{URL}&jwt={T1}#frag");
+    let output = run(&["decode", "--now", NOW, &url]);
+    assert_eq!(output.status.code(), Some(0));
+    let checked = plain.replace(
+        "(signature, times and qsh not checked)\n",
+        "(signature, times and qsh not checked)\n\
+         qsh:    matches this request: GET&/path/to/service&A=2&B=4&a=1&b=3 (method GET \
+         assumed; the signature was not checked)\n",
+    );
+    assert_ne!(checked, plain);
+    assert_eq!(stdout(&output), checked);
 }
 
 #[test]
@@ -395,7 +403,8 @@ fn verify_configuration_errors_go_to_stderr() {
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(
         stderr(&output),
-        "error: the shared secret is required: pass --secret SECRET or set CONNECT_JWT_SECRET\n"
+        "error: the shared secret is required: pass --secret-file PATH, set CONNECT_JWT_SECRET, \
+         or pass --secret SECRET\n"
     );
     // ... or from the environment.
     let output = run_env(&["verify", "--now", NOW, "GET", URL, T1], Some(SECRET));
@@ -403,76 +412,76 @@ fn verify_configuration_errors_go_to_stderr() {
 }
 
 #[test]
-fn verify_qsh_mismatch_shows_both_sides_and_the_base_path_hint() {
+fn verify_qsh_mismatch_shows_both_sides_and_the_cause() {
     // T1 was signed for the full path; the app says its base URL ends in /path.
     let output = verify(&["--base", "https://app.example.com/path", "GET", URL, T1]);
     assert_eq!(invalid_code(&output), "qsh-mismatch");
-    let text = stdout(&output);
     let given = "GET&/to/service&A=2&B=4&a=1&b=3";
     let signed = "GET&/path/to/service&A=2&B=4&a=1&b=3";
     let expected_qsh = Qsh::of_canonical(given).to_string();
     assert_eq!(Qsh::of_canonical(signed).to_string(), T1_QSH);
-    assert!(
-        text.contains(&format!("  expected qsh:             {expected_qsh}")),
-        "{text}"
-    );
-    assert!(
-        text.contains(&format!("  presented qsh:            {T1_QSH}")),
-        "{text}"
-    );
-    assert!(
-        text.contains(&format!("  canonical request given:  {given}\n")),
-        "{text}"
-    );
-    assert!(
-        text.contains(&format!(
-            "  the token was signed for: {signed} (hint: the signer hashed the full path: it \
-             did not strip the base path /path"
-        )),
-        "{text}"
-    );
-    // The caret points at the first difference, under both aligned strings.
-    let lines: Vec<&str> = text.lines().collect();
-    let caret = lines
-        .iter()
-        .position(|l| l.ends_with("^ first difference"))
-        .unwrap();
+    // One screen: both qsh, both canonical requests, a caret under the first difference
+    // (after `GET&/`), the cause and what to try.
     assert_eq!(
-        lines[caret].find('^'),
-        Some(2 + 26 + "GET&/".len()),
-        "{text}"
+        stdout(&output),
+        format!(
+            "invalid: qsh mismatch: the request hashes to {expected_qsh}, the token says \
+             \"{T1_QSH}\" (qsh-mismatch)\n\
+             \x20 expected qsh:             {expected_qsh}  (the request given)\n\
+             \x20 presented qsh:            {T1_QSH}  (the token's claim)\n\
+             \x20 canonical request given:  {given}\n\
+             \x20 the token was signed for: {signed}\n\
+             \x20                                ^ first difference\n\
+             \x20 cause:                    base-path-wrong: the token covers the path with \
+             /path, which the app stripped: strip the base path once (not again after a router \
+             removed it), and only if it is in the descriptor's baseUrl\n\
+             \x20 hint:                     check again without --base\n"
+        )
     );
 
-    // The other way round: verified without --base, the token strips nothing: no hint but
-    // the search result. With the app's path in front, the hint is to pass --base.
+    // The other way round: the app's path in front, and no --base: pass --base.
     let output = verify(&["GET", &format!("/connect{URL}"), T1]);
     assert_eq!(invalid_code(&output), "qsh-mismatch");
+    let text = stdout(&output);
     assert!(
-        stdout(&output).contains(&format!(
-            "the token was signed for: {signed} (hint: the signer stripped the base path \
-             /connect: verify with --base /connect"
-        )),
-        "{}",
-        stdout(&output)
+        text.contains(&format!("  the token was signed for: {signed}\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "  cause:                    base-path-not-stripped: the product signed the path \
+             without /connect, and the app stripped nothing: set the app's base URL to its \
+             descriptor's baseUrl (path /connect)\n  hint:                     check again \
+             with --base /connect\n"
+        ),
+        "{text}"
     );
 
-    // A method mistake.
+    // Another method.
     let output = verify(&["POST", URL, T1]);
     assert!(
-        stdout(&output).contains(&format!(
-            "the token was signed for: {signed} (hint: signed for method GET, not POST)"
-        )),
+        stdout(&output).contains(
+            "  cause:                    method-differs: the token was signed for GET, the app \
+             received POST: "
+        ),
         "{}",
         stdout(&output)
     );
 
-    // Nothing likely: says so.
+    // Nothing found: says so, and what else to check.
     let output = verify(&["GET", "/path/to/service?a=1", T1]);
     assert_eq!(invalid_code(&output), "qsh-mismatch");
+    let text = stdout(&output);
     assert!(
-        stdout(&output).contains("the token was signed for: unknown: none of "),
-        "{}",
-        stdout(&output)
+        text.contains("  the token was signed for: unknown: none of "),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "  cause:                    unknown: no change tried makes the request match: \
+             look for parameters removed or changed"
+        ),
+        "{text}"
     );
 }
 
@@ -535,8 +544,15 @@ fn sign_then_verify_round_trip() {
     let output = verify(&["GET", url, &token]);
     assert_eq!(invalid_code(&output), "qsh-mismatch");
     assert!(
+        stdout(&output).contains(
+            "cause:                    base-path-not-stripped: the product signed the path \
+             without /wiki"
+        ),
+        "{}",
         stdout(&output)
-            .contains("(hint: the signer stripped the base path /wiki: verify with --base /wiki"),
+    );
+    assert!(
+        stdout(&output).contains("hint:                     check again with --base /wiki\n"),
         "{}",
         stdout(&output)
     );
@@ -548,10 +564,13 @@ fn sign_then_verify_round_trip() {
     let output = verify(&["--base", app, "GET", url, &token]);
     assert_eq!(invalid_code(&output), "qsh-mismatch");
     assert!(
-        stdout(&output).contains(
-            "the token was signed for: GET&/connect/issue-panel&a=hello%20world&b=2 (hint: the \
-             signer hashed the full path: it did not strip the base path /connect"
-        ),
+        stdout(&output)
+            .contains("the token was signed for: GET&/connect/issue-panel&a=hello%20world&b=2\n"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(
+        stdout(&output).contains("cause:                    base-path-wrong: "),
         "{}",
         stdout(&output)
     );
@@ -760,8 +779,24 @@ fn verify_jsonl_one_line_out_per_line_in() {
     assert_eq!(out[1], ok("context"));
     assert_eq!(out[2], ok("context"));
     assert_eq!(code(&out[3]), "context-token-not-allowed");
-    assert_eq!(code(&out[4]), "qsh-mismatch");
-    assert!(out[4]["message"].as_str().unwrap().contains(T1_QSH));
+    // A qsh mismatch gains its diagnosis, and nothing else.
+    let mut mismatch = out[4].clone();
+    let diagnosis = mismatch
+        .as_object_mut()
+        .unwrap()
+        .remove("diagnosis")
+        .unwrap();
+    assert_eq!(code(&mismatch), "qsh-mismatch");
+    assert!(mismatch["message"].as_str().unwrap().contains(T1_QSH));
+    assert_eq!(diagnosis["cause"], "unknown");
+    assert!(
+        diagnosis["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("none of "),
+        "{diagnosis}"
+    );
+    assert_eq!(diagnosis.as_object().unwrap().len(), 2, "{diagnosis}");
     assert_eq!(code(&out[5]), "expired");
     assert_eq!(out[6], ok("request-bound"));
     assert_eq!(out[7], ok("request-bound"));
