@@ -23,11 +23,16 @@ use crate::secret::SharedSecret;
 const MAX_CONNECTIONS: usize = 16;
 /// The longest any call waits: for a connection, or for the database to answer.
 const TIMEOUT: Duration = Duration::from_secs(10);
-/// Attempts of an install that met a concurrent install's lock or unique key.
+/// Attempts of an install that deadlocked with a concurrent one (two tenants swapping
+/// installationIds), or met a unique key taken meanwhile.
 const INSTALL_ATTEMPTS: usize = 3;
 /// The advisory lock that serializes migrations between instances starting at once
 /// (`connect-jwt` in ASCII).
 const MIGRATION_LOCK: i64 = 0x636f_6e6e_6563_742d;
+
+/// The first key of the advisory locks taken per installationId (`conn` in ASCII); the
+/// second is the id's hash. Two-key advisory locks never overlap one-key ones.
+const INSTALLATION_ID_LOCKS: i32 = 0x636f_6e6e;
 
 /// The schema, one migration per version (version `n` is `MIGRATIONS[n - 1]`), applied in
 /// order on connect under an advisory lock. Never edit an applied migration: append one.
@@ -248,6 +253,13 @@ impl TenantStore for PostgresTenantStore {
 /// row. `true` for a first install.
 async fn upsert_in(tx: &Transaction<'_>, tenant: &Tenant) -> Result<bool, tokio_postgres::Error> {
     if let Some(installation_id) = tenant.installation_id() {
+        // Installs carrying one installationId take turns, so each sees the row that holds
+        // it (committed) and releases it, instead of racing for the unique key.
+        let turn = tx
+            .prepare_cached("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .await?;
+        tx.execute(&turn, &[&INSTALLATION_ID_LOCKS, &installation_id])
+            .await?;
         let release = tx
             .prepare_cached(
                 "UPDATE connect_tenants SET installation_id = NULL, updated_at = now() \
