@@ -81,6 +81,15 @@ macro_rules! select_by {
 /// (restrict who can read the table and its backups). Connections are not encrypted.
 ///
 /// Needs a tokio runtime (the pool's connection tasks run on it).
+///
+/// ```no_run
+/// use atlassian_connect_jwt::{PostgresTenantStore, TenantStore};
+///
+/// # async fn example() -> Result<(), atlassian_connect_jwt::StoreError> {
+/// let store = PostgresTenantStore::connect("postgres://app:password@db.internal:5432/app").await?;
+/// let tenant = store.get("tenant-1").await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct PostgresTenantStore {
     pool: Pool,
