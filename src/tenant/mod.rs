@@ -39,6 +39,10 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 /// `PostgresTenantStore` (feature `postgres`); [`open_tenant_store`] picks one from a URL.
 /// Implementations must keep **one row per clientKey** (a unique key, written with an
 /// atomic upsert, never find-then-insert) and at most one per `installationId`.
+///
+/// Shared secrets are kept as the product sent them (an HS256 key must stay usable): the
+/// store's database and its backups are the trust boundary. A store never logs a secret, and
+/// its errors never contain one, nor any row's content.
 pub trait TenantStore: Send + Sync {
     /// The tenant with `client_key`, installed or not; `None` if it never installed.
     fn get<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, Option<Tenant>>;
