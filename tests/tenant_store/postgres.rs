@@ -186,19 +186,17 @@ async fn a_wrong_password_or_a_closed_port_is_a_store_error_without_the_password
     let Some(base) = url_or_skip("PostgreSQL login errors") else {
         return;
     };
-    let wrong = base.replacen(
-        "://connect_jwt_test:connect_jwt_test@",
-        "://connect_jwt_test:hunter2-wrong@",
-        1,
-    );
-    assert_ne!(
-        wrong, base,
-        "the test URL's credentials changed: update this test"
-    );
+    // A role that does not exist, with a password: refused whether the server checks
+    // passwords (28P01) or trusts loopback (28000), both SQLSTATE class 28.
+    let (scheme, rest) = base.split_once("://").unwrap();
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let wrong = format!("{scheme}://connect_jwt_no_such_role:hunter2-wrong@{host}");
     let error = PostgresTenantStore::connect(&wrong).await.unwrap_err();
     assert_eq!(error.kind(), StoreErrorKind::Unavailable);
-    // 28P01: invalid_password.
-    assert_eq!(error.message(), "migrate: database error 28P01");
+    assert!(
+        error.message().starts_with("migrate: database error 28"),
+        "{error:?}"
+    );
     assert!(!format!("{error} {error:?}").contains("hunter2"));
 
     let closed = Throwaway::free_port_url();
