@@ -37,8 +37,15 @@ impl Subject {
         (self.rows)().await
     }
 
-    async fn finish(mut self) {
-        if let Some(cleanup) = self.cleanup.take() {
+    /// Drops the store and the row counter, then cleans up (a PostgreSQL schema dropped).
+    async fn finish(self) {
+        let Self {
+            store,
+            rows,
+            cleanup,
+        } = self;
+        drop((store, rows));
+        if let Some(cleanup) = cleanup {
             cleanup.await;
         }
     }

@@ -25,9 +25,10 @@ pub(crate) async fn subject() -> Option<Subject> {
             Box::pin(async move { schema.rows().await })
         }),
         cleanup: Some(Box::pin(async move {
-            if let Ok(schema) = Arc::try_unwrap(schema) {
-                schema.drop_schema().await;
-            }
+            let Ok(schema) = Arc::try_unwrap(schema) else {
+                panic!("the schema is still in use: its counter was not dropped");
+            };
+            schema.drop_schema().await;
         })),
     })
 }
