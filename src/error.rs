@@ -219,6 +219,10 @@ pub enum Error {
     /// The lifecycle callback body is not the JSON object the product sends.
     #[error("invalid lifecycle payload: {0}")]
     InvalidLifecyclePayload(PayloadDefect),
+    /// The lifecycle body's `key` is not this app's key (see `Lifecycle::with_app_key`): the
+    /// callback is for another app that shares the base URL, or the body was altered.
+    #[error("the lifecycle body is for another app")]
+    AppKeyMismatch,
 
     // ----- finding the token -----
     /// The request carries no token (no `Authorization: JWT` header, no `jwt` parameter).
@@ -288,6 +292,7 @@ impl Error {
             Self::AudienceMismatch => "audience-mismatch",
             Self::WrongLifecycleEvent => "wrong-lifecycle-event",
             Self::InvalidLifecyclePayload(_) => "invalid-lifecycle-payload",
+            Self::AppKeyMismatch => "app-key-mismatch",
             Self::MissingToken => "missing-token",
             Self::ConflictingTokens => "conflicting-tokens",
             Self::InvalidAuthorizationHeader => "invalid-authorization-header",
@@ -327,6 +332,13 @@ pub enum ConfigError {
     /// tell one from the other, so every uninstall would be taken for an install.
     #[error("the installed and uninstalled callbacks have the same path")]
     IdenticalLifecyclePaths,
+    /// A lifecycle handler was called for a request that is neither configured lifecycle
+    /// callback (see [`LifecyclePaths`](crate::LifecyclePaths)): the handler is mounted at a
+    /// path the verifier was not told about, or the app's base path was not stripped. Its
+    /// body's `eventType` would then be the only word on which event it is, and the body is
+    /// not signed.
+    #[error("the request is not for a configured lifecycle callback path")]
+    NotALifecyclePath,
     /// The key given to check a token belongs to another tenant than the token's `iss`: a
     /// store returned the wrong tenant's key, or a caller passed one.
     #[error("the key belongs to another tenant than the token's issuer")]
@@ -342,6 +354,7 @@ impl ConfigError {
             Self::LeewayTooLarge { .. } => "leeway-too-large",
             Self::EmptySecret => "empty-secret",
             Self::IdenticalLifecyclePaths => "identical-lifecycle-paths",
+            Self::NotALifecyclePath => "not-a-lifecycle-path",
             Self::KeyTenantMismatch => "key-tenant-mismatch",
         }
     }

@@ -52,7 +52,11 @@
 //! - `ring`: SHA-256 and HMAC from `ring` instead of RustCrypto's `sha2`/`hmac` (same results).
 //! - `signed-install`: [`InstallVerifier`] for the RS256 tokens of the `installed` and
 //!   `uninstalled` lifecycle callbacks, given the public key of the token's `kid`
-//!   ([`InstallToken`], [`InstallKey`], [`LifecyclePayload`]); RSA from `ring`.
+//!   ([`InstallToken`], [`InstallKey`], [`LifecyclePayload`]); RSA from `ring`. With it,
+//!   [`Lifecycle`] handles the two callbacks in one call, writing a [`TenantStore`]
+//!   ([`MemoryTenantStore`], or one chosen by URL with [`open_tenant_store`]).
+//! - `sqlite`: `SqliteTenantStore`, tenants in an SQLite file (SQLite compiled in).
+//! - `postgres`: `PostgresTenantStore`, tenants in PostgreSQL, shared by several instances.
 //!
 //! # Security
 //!
@@ -79,6 +83,8 @@ pub mod http;
 #[cfg(feature = "signed-install")]
 mod install;
 mod jws;
+#[cfg(feature = "signed-install")]
+mod lifecycle;
 mod qsh;
 mod query;
 mod secret;
@@ -102,14 +108,20 @@ pub use install::{
 #[cfg(feature = "signed-install-http")]
 pub use install::{HttpKeySource, ATLASSIAN_INSTALL_KEYS_URL, MAX_KEY_RESPONSE_LEN};
 pub use jws::MAX_TOKEN_LEN;
+#[cfg(feature = "signed-install")]
+pub use lifecycle::{Lifecycle, LifecycleCallback, LifecycleOutcome};
 pub use qsh::{ParseQshError, Qsh, CONTEXT_QSH};
 pub use query::{MAX_PARAMS, MAX_QUERY_LEN};
 pub use secret::{SharedSecret, TenantKey};
 pub use sign::{SignedToken, Signer, UserAssertion, DEFAULT_LIFETIME, OAUTH_AUDIENCE};
+#[cfg(feature = "postgres")]
+pub use tenant::PostgresTenantStore;
+#[cfg(feature = "sqlite")]
+pub use tenant::SqliteTenantStore;
 #[cfg(feature = "signed-install")]
 pub use tenant::{
-    InstalledTenant, MemoryTenantStore, StoreError, StoreFuture, StoredTenant, Tenant, TenantStore,
-    UninstalledTenant,
+    open_tenant_store, InstalledTenant, MemoryTenantStore, StoreError, StoreErrorKind, StoreFuture,
+    StoredTenant, Tenant, TenantStore, UninstalledTenant,
 };
 pub use time::UnixTime;
 pub use verify::{

@@ -320,13 +320,7 @@ impl InstallVerifier {
         if payload.client_key() != claims.iss() {
             return Err(Error::IssuerMismatch);
         }
-        let event_for_request = if expected == self.installed {
-            Some("installed")
-        } else if expected == self.uninstalled {
-            Some("uninstalled")
-        } else {
-            None
-        };
+        let event_for_request = self.callback_event(request);
         if event_for_request.is_some_and(|event| event != payload.event_type()) {
             return Err(Error::WrongLifecycleEvent);
         }
@@ -359,6 +353,19 @@ impl InstallVerifier {
         let token = InstallToken::parse(token)?;
         let key = keys.install_key(token.key_id()).await?;
         self.verify(token, body, request, &key, now)
+    }
+
+    /// The lifecycle event whose configured callback path `request` is (`installed` or
+    /// `uninstalled`), by its qsh; `None` for any other request.
+    pub(crate) fn callback_event(&self, request: &CanonicalRequest<'_>) -> Option<&'static str> {
+        let qsh = request.qsh();
+        if qsh == self.installed {
+            Some("installed")
+        } else if qsh == self.uninstalled {
+            Some("uninstalled")
+        } else {
+            None
+        }
     }
 
     fn check_audience(&self, claims: &Claims) -> Result<(), Error> {

@@ -46,6 +46,18 @@ impl MemoryTenantStore {
         Self::default()
     }
 
+    /// How many tenants are stored, installed or not.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.lock().by_client_key.len()
+    }
+
+    /// Whether no tenant is stored.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     fn lock(&self) -> MutexGuard<'_, Tenants> {
         // A panic elsewhere while holding the lock leaves the map consistent: every write
         // below is a single map operation.
@@ -74,9 +86,9 @@ impl TenantStore for MemoryTenantStore {
         Box::pin(async move { Ok(found) })
     }
 
-    fn save_install<'a>(&'a self, install: &'a InstalledTenant) -> StoreFuture<'a, ()> {
+    fn save_install<'a>(&'a self, install: &'a InstalledTenant) -> StoreFuture<'a, bool> {
         let tenant = install.tenant().clone();
-        {
+        let first = {
             let mut tenants = self.lock();
             let client_key = tenant.client_key().to_owned();
             // The installationId this tenant had before, if it changed, is released.
@@ -98,9 +110,9 @@ impl TenantStore for MemoryTenantStore {
                     }
                 }
             }
-            tenants.by_client_key.insert(client_key, tenant);
-        }
-        Box::pin(async move { Ok(()) })
+            tenants.by_client_key.insert(client_key, tenant).is_none()
+        };
+        Box::pin(async move { Ok(first) })
     }
 
     fn mark_uninstalled<'a>(&'a self, uninstall: &'a UninstalledTenant) -> StoreFuture<'a, bool> {

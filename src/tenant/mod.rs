@@ -6,6 +6,11 @@
 //! through a verified install of the same clientKey, whatever the backend.
 
 mod memory;
+mod open;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 use core::fmt;
 use core::future::Future;
@@ -18,6 +23,11 @@ use crate::secret::{SharedSecret, TenantKey};
 use crate::verify::AsyncSecretStore;
 
 pub use memory::MemoryTenantStore;
+pub use open::open_tenant_store;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresTenantStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteTenantStore;
 
 /// What a store's methods return: a boxed future, so that a store can be chosen at run time
 /// and held as `Arc<dyn TenantStore>`.
@@ -25,9 +35,14 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 
 /// Where an app keeps its tenants: by clientKey, with the `installationId` Forge apps send.
 ///
-/// Backends: [`MemoryTenantStore`] here; SQLite and PostgreSQL behind their features.
+/// Backends: [`MemoryTenantStore`]; `SqliteTenantStore` (feature `sqlite`) and
+/// `PostgresTenantStore` (feature `postgres`); [`open_tenant_store`] picks one from a URL.
 /// Implementations must keep **one row per clientKey** (a unique key, written with an
 /// atomic upsert, never find-then-insert) and at most one per `installationId`.
+///
+/// Shared secrets are kept as the product sent them (an HS256 key must stay usable): the
+/// store's database and its backups are the trust boundary. A store never logs a secret, and
+/// its errors never contain one, nor any row's content.
 pub trait TenantStore: Send + Sync {
     /// The tenant with `client_key`, installed or not; `None` if it never installed.
     fn get<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, Option<Tenant>>;
@@ -40,8 +55,11 @@ pub trait TenantStore: Send + Sync {
     ) -> StoreFuture<'a, Option<Tenant>>;
 
     /// Records a verified `installed` callback: inserts the tenant, or replaces the row of the
-    /// same clientKey (secret, base URL, installationId, ...) and marks it installed.
-    fn save_install<'a>(&'a self, install: &'a InstalledTenant) -> StoreFuture<'a, ()>;
+    /// same clientKey (secret, base URL, installationId, ...) and marks it installed, in one
+    /// atomic write. An `installationId` held by another clientKey moves to this one.
+    /// `true` when no tenant with this clientKey was stored before (a first install), `false`
+    /// for a reinstall (after an uninstall, or a secret rotation).
+    fn save_install<'a>(&'a self, install: &'a InstalledTenant) -> StoreFuture<'a, bool>;
 
     /// Records a verified `uninstalled` callback: the row stays (a reinstall may follow) but
     /// the tenant is no longer installed, so its tokens are refused. `false` when no such
@@ -49,22 +67,58 @@ pub trait TenantStore: Send + Sync {
     fn mark_uninstalled<'a>(&'a self, uninstall: &'a UninstalledTenant) -> StoreFuture<'a, bool>;
 }
 
-/// A store could not answer: the database is down, a query failed, a row is corrupt.
+/// A store could not answer (the database is down, a query failed, a row is corrupt), or
+/// could not be opened.
 ///
-/// It carries a short description for the app's logs (never a secret, never a row's
-/// content); verification turns it into [`Unavailable::SecretStore`] (HTTP 503).
+/// It carries a [`StoreErrorKind`] and a short description for the app's logs (never a
+/// secret, never a row's content, never a database password); verification turns it into
+/// [`Unavailable::SecretStore`] (HTTP 503).
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoreError {
+    kind: StoreErrorKind,
     message: Arc<str>,
 }
 
+/// What kind of failure a [`StoreError`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreErrorKind {
+    /// The database could not be reached or a query failed: retrying later may succeed.
+    Unavailable,
+    /// A stored row breaks the rules every write keeps (written by something else).
+    CorruptRow,
+    /// The database's schema is newer than this code knows: a newer version of the app
+    /// migrated it. Refused rather than misread.
+    SchemaTooNew,
+    /// [`open_tenant_store`] was given a URL whose scheme names no store.
+    UnsupportedScheme,
+    /// [`open_tenant_store`] was given the URL of a store whose crate feature is off.
+    BackendNotEnabled,
+    /// [`open_tenant_store`] was given a malformed URL for a known store.
+    InvalidUrl,
+}
+
 impl StoreError {
-    /// A store error described by `message` (no secrets in it).
+    /// A store error of kind [`StoreErrorKind::Unavailable`], described by `message` (no
+    /// secrets, no row content in it).
     #[must_use]
     pub fn new(message: impl fmt::Display) -> Self {
+        Self::of_kind(StoreErrorKind::Unavailable, message)
+    }
+
+    /// A store error of `kind`, described by `message` (no secrets, no row content in it).
+    #[must_use]
+    pub fn of_kind(kind: StoreErrorKind, message: impl fmt::Display) -> Self {
         Self {
+            kind,
             message: message.to_string().into(),
         }
+    }
+
+    /// What kind of failure this is.
+    #[must_use]
+    pub fn kind(&self) -> StoreErrorKind {
+        self.kind
     }
 
     /// The description.
@@ -82,7 +136,7 @@ impl fmt::Display for StoreError {
 
 impl fmt::Debug for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "StoreError({:?})", self.message)
+        write!(f, "StoreError({:?}: {:?})", self.kind, self.message)
     }
 }
 
