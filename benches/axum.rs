@@ -32,8 +32,8 @@ impl TenantStore for OneRow {
     fn get_by_installation_id<'a>(&'a self, _: &'a str) -> StoreFuture<'a, Option<Tenant>> {
         Box::pin(async { Ok(None) })
     }
-    fn save_install<'a>(&'a self, _: &'a InstalledTenant) -> StoreFuture<'a, ()> {
-        Box::pin(async { Ok(()) })
+    fn save_install<'a>(&'a self, _: &'a InstalledTenant) -> StoreFuture<'a, bool> {
+        Box::pin(async { Ok(false) })
     }
     fn mark_uninstalled<'a>(&'a self, _: &'a UninstalledTenant) -> StoreFuture<'a, bool> {
         Box::pin(async { Ok(false) })

@@ -614,11 +614,13 @@ mod tests {
             Error::MissingToken,
             Error::ConflictingTokens,
             Error::InvalidAuthorizationHeader,
+            Error::AppKeyMismatch,
             Error::Config(ConfigError::InvalidBaseUrl),
             Error::Config(ConfigError::LeewayTooLarge { leeway: 1, max: 0 }),
             Error::Config(ConfigError::EmptySecret),
             Error::Config(ConfigError::IdenticalLifecyclePaths),
             Error::Config(ConfigError::KeyTenantMismatch),
+            Error::Config(ConfigError::NotALifecyclePath),
             Error::Unavailable(Unavailable::SecretStore),
             Error::Unavailable(Unavailable::Key { reason: "r" }),
         ];
@@ -669,12 +671,14 @@ mod tests {
                 | Error::MissingToken
                 | Error::ConflictingTokens
                 | Error::InvalidAuthorizationHeader
+                | Error::AppKeyMismatch
                 | Error::Config(
                     ConfigError::InvalidBaseUrl
                     | ConfigError::LeewayTooLarge { .. }
                     | ConfigError::EmptySecret
                     | ConfigError::IdenticalLifecyclePaths
-                    | ConfigError::KeyTenantMismatch,
+                    | ConfigError::KeyTenantMismatch
+                    | ConfigError::NotALifecyclePath,
                 )
                 | Error::Unavailable(Unavailable::SecretStore | Unavailable::Key { .. }) => {}
             }
@@ -722,6 +726,6 @@ mod tests {
                 others += 1;
             }
         }
-        assert_eq!((verdicts, others), (44, 7));
+        assert_eq!((verdicts, others), (45, 8));
     }
 }

@@ -130,7 +130,7 @@ impl TenantStore for FailingStore {
     fn get_by_installation_id<'a>(&'a self, _: &'a str) -> StoreFuture<'a, Option<Tenant>> {
         Box::pin(async { Err(StoreError::new("connection refused")) })
     }
-    fn save_install<'a>(&'a self, _: &'a InstalledTenant) -> StoreFuture<'a, ()> {
+    fn save_install<'a>(&'a self, _: &'a InstalledTenant) -> StoreFuture<'a, bool> {
         Box::pin(async { Err(StoreError::new("connection refused")) })
     }
     fn mark_uninstalled<'a>(&'a self, _: &'a UninstalledTenant) -> StoreFuture<'a, bool> {
@@ -164,8 +164,8 @@ impl TenantStore for WrongTenantStore {
     fn get_by_installation_id<'a>(&'a self, _: &'a str) -> StoreFuture<'a, Option<Tenant>> {
         Box::pin(async { Ok(Some(Self::row())) })
     }
-    fn save_install<'a>(&'a self, _: &'a InstalledTenant) -> StoreFuture<'a, ()> {
-        Box::pin(async { Ok(()) })
+    fn save_install<'a>(&'a self, _: &'a InstalledTenant) -> StoreFuture<'a, bool> {
+        Box::pin(async { Ok(false) })
     }
     fn mark_uninstalled<'a>(&'a self, _: &'a UninstalledTenant) -> StoreFuture<'a, bool> {
         Box::pin(async { Ok(false) })
