@@ -53,6 +53,9 @@
 //! - `signed-install`: [`InstallVerifier`] for the RS256 tokens of the `installed` and
 //!   `uninstalled` lifecycle callbacks, given the public key of the token's `kid`
 //!   ([`InstallToken`], [`InstallKey`], [`LifecyclePayload`]); RSA from `ring`.
+//! - `client`: [`ConnectClient`], which calls the product with every request signed, as the
+//!   app (Connect JWT, `qsh` of exactly the request sent) or as a user (OAuth 2.0 JWT bearer
+//!   grant, access tokens cached), retrying rate-limited requests; on `reqwest` and `rustls`.
 //!
 //! # Security
 //!
@@ -67,6 +70,8 @@
 mod backend;
 mod canonical;
 mod claims;
+#[cfg(feature = "client")]
+mod client;
 pub mod dangerous;
 mod error;
 mod extract;
@@ -85,6 +90,14 @@ mod verify;
 
 pub use canonical::{BasePath, CanonicalRequest, MAX_PATH_LEN};
 pub use claims::Claims;
+#[cfg(feature = "client")]
+pub use client::{
+    Caller, ClientError, ConnectClient, ConnectClientBuilder, ProductRequest, Response,
+    StatusError, TenantClient, TenantParts, TokenExchangeError, ATLASSIAN_AUTHORIZATION_SERVER,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_LEN, DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_RETRY_WAIT, DEFAULT_TIMEOUT, DEFAULT_TOKEN_CACHE_CAPACITY,
+    DEFAULT_TOKEN_REFRESH_MARGIN, MAX_BODY_EXCERPT,
+};
 pub use error::{Claim, ConfigError, Error, PayloadDefect, QshMismatch, TokenPart, Unavailable};
 pub use extract::{find_token, token_from_authorization, token_from_query};
 #[cfg(feature = "signed-install")]
