@@ -94,9 +94,8 @@ pub use claims::Claims;
 pub use client::{
     Caller, ClientError, ConnectClient, ConnectClientBuilder, ProductRequest, Response,
     StatusError, TenantClient, TenantParts, TokenExchangeError, ATLASSIAN_AUTHORIZATION_SERVER,
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_LEN, DEFAULT_MAX_RETRIES,
-    DEFAULT_MAX_RETRY_WAIT, DEFAULT_TIMEOUT, DEFAULT_TOKEN_CACHE_CAPACITY,
-    DEFAULT_TOKEN_REFRESH_MARGIN, MAX_BODY_EXCERPT,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_LEN, DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_WAIT,
+    DEFAULT_TIMEOUT, DEFAULT_TOKEN_CACHE_CAPACITY, DEFAULT_TOKEN_REFRESH_MARGIN, MAX_BODY_EXCERPT,
 };
 pub use error::{Claim, ConfigError, Error, PayloadDefect, QshMismatch, TokenPart, Unavailable};
 pub use extract::{find_token, token_from_authorization, token_from_query};

@@ -182,11 +182,15 @@ mod tests {
 
     #[test]
     fn token_responses() {
-        let ok = token_from(br#"{"access_token":"abc.def","expires_in":900,"token_type":"Bearer","scope":"READ"}"#)
-            .unwrap();
+        let ok = token_from(
+            br#"{"access_token":"abc.def","expires_in":900,"token_type":"Bearer","scope":"READ"}"#,
+        )
+        .unwrap();
         assert_eq!(ok.token.expose(), "abc.def");
         assert_eq!(ok.expires_in, Duration::from_secs(900));
-        assert!(token_from(br#"{"access_token":"a","expires_in":1,"token_type":"bearer"}"#).is_ok());
+        assert!(
+            token_from(br#"{"access_token":"a","expires_in":1,"token_type":"bearer"}"#).is_ok()
+        );
         for bad in [
             &br#"{"access_token":"a","expires_in":900,"token_type":"MAC"}"#[..],
             br#"{"access_token":"","expires_in":900,"token_type":"Bearer"}"#,

@@ -186,7 +186,10 @@ impl fmt::Debug for ConnectClient {
             .field("timeout", &shared.timeout)
             .field("max_retries", &shared.retry.max_retries)
             .field("max_retry_wait", &shared.retry.max_wait)
-            .field("authorization_server", &shared.authorization_server.as_str())
+            .field(
+                "authorization_server",
+                &shared.authorization_server.as_str(),
+            )
             .field("tokens", &shared.tokens)
             .finish_non_exhaustive()
     }

@@ -398,8 +398,14 @@ mod tests {
             header_pair("Transfer-Encoding", "chunked").unwrap_err(),
             ClientError::ReservedHeader("Transfer-Encoding")
         );
-        assert_eq!(header_pair("bad name", "x").unwrap_err(), ClientError::InvalidHeader);
-        assert_eq!(header_pair("x-ok", "a\r\nb: c").unwrap_err(), ClientError::InvalidHeader);
+        assert_eq!(
+            header_pair("bad name", "x").unwrap_err(),
+            ClientError::InvalidHeader
+        );
+        assert_eq!(
+            header_pair("x-ok", "a\r\nb: c").unwrap_err(),
+            ClientError::InvalidHeader
+        );
         assert!(header_pair("X-Atlassian-Token", "no-check").is_ok());
     }
 }

@@ -186,7 +186,11 @@ mod tests {
             Some(Duration::ZERO)
         );
         for unreadable in ["", "-1", "1.5", "soon", "0x10", "+3"] {
-            assert_eq!(retry_after(&headers(&[unreadable]), now), None, "{unreadable:?}");
+            assert_eq!(
+                retry_after(&headers(&[unreadable]), now),
+                None,
+                "{unreadable:?}"
+            );
         }
         assert_eq!(retry_after(&headers(&[]), now), None);
         assert_eq!(retry_after(&headers(&["1", "2"]), now), None);
@@ -201,9 +205,15 @@ mod tests {
             Some(SEC + uniform(SEC / 2, u64::MAX))
         );
         let top = policy.delay(503, Some(2 * SEC), 2, 1_000_000_000).unwrap();
-        assert_eq!(top, 2 * SEC + Duration::from_nanos(1_000_000_000 % 1_000_000_001));
+        assert_eq!(
+            top,
+            2 * SEC + Duration::from_nanos(1_000_000_000 % 1_000_000_001)
+        );
         // Jitter never goes past the cap, and the wait never goes under Retry-After.
-        assert_eq!(policy.delay(429, Some(30 * SEC), 3, u64::MAX), Some(30 * SEC));
+        assert_eq!(
+            policy.delay(429, Some(30 * SEC), 3, u64::MAX),
+            Some(30 * SEC)
+        );
         for random in [0, 1, 7, 1 << 40, u64::MAX / 3, u64::MAX] {
             let wait = policy.delay(429, Some(20 * SEC), 1, random).unwrap();
             assert!(wait >= 20 * SEC && wait <= 30 * SEC, "{wait:?}");
@@ -246,10 +256,7 @@ mod tests {
             max_retries: 40,
             max_wait: 30 * SEC,
         };
-        assert_eq!(
-            patient.delay(429, None, 40, 30_000_000_000),
-            Some(30 * SEC)
-        );
+        assert_eq!(patient.delay(429, None, 40, 30_000_000_000), Some(30 * SEC));
     }
 
     #[test]
@@ -259,8 +266,14 @@ mod tests {
         let none = headers(&[]);
         assert!(matches!(policy.step(429, &after, 1, true), Step::Wait(w) if w >= 2 * SEC));
         assert!(matches!(policy.step(503, &after, 1, true), Step::Wait(w) if w >= 2 * SEC));
-        assert_eq!(policy.step(429, &after, 1, false), Step::GiveUp(Some(2 * SEC)));
-        assert_eq!(policy.step(429, &after, 4, true), Step::GiveUp(Some(2 * SEC)));
+        assert_eq!(
+            policy.step(429, &after, 1, false),
+            Step::GiveUp(Some(2 * SEC))
+        );
+        assert_eq!(
+            policy.step(429, &after, 4, true),
+            Step::GiveUp(Some(2 * SEC))
+        );
         assert_eq!(policy.step(429, &none, 4, true), Step::GiveUp(None));
         assert_eq!(policy.step(503, &none, 1, true), Step::Fail);
         assert_eq!(policy.step(500, &after, 1, true), Step::Fail);
@@ -270,7 +283,10 @@ mod tests {
     #[test]
     fn uniform_covers_its_range() {
         assert_eq!(uniform(Duration::ZERO, 12345), Duration::ZERO);
-        assert_eq!(uniform(Duration::from_nanos(9), 19), Duration::from_nanos(9));
+        assert_eq!(
+            uniform(Duration::from_nanos(9), 19),
+            Duration::from_nanos(9)
+        );
         assert_eq!(uniform(Duration::MAX, 5), Duration::from_nanos(5));
         assert_ne!(jitter_random(), jitter_random());
     }

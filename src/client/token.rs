@@ -310,7 +310,10 @@ mod tests {
 
     #[test]
     fn scopes_are_normalized_and_checked() {
-        assert_eq!(normalize_scopes(&["write", "READ", "read"]).unwrap(), "READ WRITE");
+        assert_eq!(
+            normalize_scopes(&["write", "READ", "read"]).unwrap(),
+            "READ WRITE"
+        );
         assert_eq!(
             normalize_scopes(&["ACT_AS_USER", "READ"]).unwrap(),
             "ACT_AS_USER READ"
@@ -323,7 +326,11 @@ mod tests {
             &["é"][..],
             &["READ\n"][..],
         ] {
-            assert_eq!(normalize_scopes(bad).unwrap_err(), ClientError::InvalidScope, "{bad:?}");
+            assert_eq!(
+                normalize_scopes(bad).unwrap_err(),
+                ClientError::InvalidScope,
+                "{bad:?}"
+            );
         }
         assert_eq!(
             normalize_scopes(&[&"A".repeat(65)]).unwrap_err(),
@@ -337,7 +344,11 @@ mod tests {
         assert_eq!(check_account_id("557058:f0e1d2c3"), Ok(()));
         assert_eq!(check_account_id(&"a".repeat(128)), Ok(()));
         for bad in ["", "a\nb", "\u{7f}"] {
-            assert_eq!(check_account_id(bad), Err(ClientError::InvalidAccountId), "{bad:?}");
+            assert_eq!(
+                check_account_id(bad),
+                Err(ClientError::InvalidAccountId),
+                "{bad:?}"
+            );
         }
         assert_eq!(
             check_account_id(&"a".repeat(129)),
@@ -448,7 +459,9 @@ mod tests {
         // With no room at all, tokens are exchanged and not kept.
         let none = TokenCache::new(0, Duration::from_secs(60));
         runtime().block_on(async {
-            none.get(&key("u"), || async { fresh("t", 3600) }).await.unwrap();
+            none.get(&key("u"), || async { fresh("t", 3600) })
+                .await
+                .unwrap();
         });
         assert_eq!(none.len(), 0);
     }
@@ -457,11 +470,23 @@ mod tests {
     fn expired_entries_go_before_recent_ones() {
         let cache = TokenCache::new(2, Duration::from_secs(60));
         runtime().block_on(async {
-            cache.get(&key("a"), || async { fresh("a", 3600) }).await.unwrap();
-            cache.get(&key("b"), || async { fresh("b", 1) }).await.unwrap();
-            cache.get(&key("c"), || async { fresh("c", 3600) }).await.unwrap();
+            cache
+                .get(&key("a"), || async { fresh("a", 3600) })
+                .await
+                .unwrap();
+            cache
+                .get(&key("b"), || async { fresh("b", 1) })
+                .await
+                .unwrap();
+            cache
+                .get(&key("c"), || async { fresh("c", 3600) })
+                .await
+                .unwrap();
             // "b" had expired: it went, although "a" was used less recently.
-            let a = cache.get(&key("a"), || async { fresh("new", 3600) }).await.unwrap();
+            let a = cache
+                .get(&key("a"), || async { fresh("new", 3600) })
+                .await
+                .unwrap();
             assert_eq!(a.expose(), "a");
         });
         assert_eq!(cache.len(), 2);
