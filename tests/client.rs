@@ -439,6 +439,15 @@ async fn acting_as_a_user_sends_the_exchanged_bearer_token() {
         .unwrap();
     assert_eq!(auth.count(), 3);
     assert_eq!(client.cached_tokens(), 3);
+    // A bearer token is bound to no URL: a query the product could not have signed is sent
+    // as it is.
+    jira.as_user("557058:user-2", &["READ"])
+        .get("/x?a=%zz")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(server.requests().last().unwrap().target, "/x?a=%zz");
+    assert_eq!(auth.count(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -982,4 +991,18 @@ fn debug_output_holds_no_secret() {
         assert!(!shown.contains(secret), "{secret} in {shown}");
     }
     assert!(shown.contains(CLIENT_KEY), "{shown}");
+}
+
+/// The handles an app keeps in its state and moves into tasks.
+#[test]
+fn clients_are_shareable_between_tasks() {
+    fn shareable<T: Clone + Send + Sync + 'static>() {}
+    shareable::<ConnectClient>();
+    shareable::<TenantClient>();
+    fn send<T: Send>(_: &T) {}
+    let client = client_for(None);
+    let jira = client
+        .for_tenant(&tenant("https://example.atlassian.net", None))
+        .unwrap();
+    send(&jira.as_app().get("/x").send());
 }

@@ -177,6 +177,7 @@ fn exchange_transport_error(error: &reqwest::Error) -> TokenExchangeError {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

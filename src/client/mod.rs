@@ -1,31 +1,7 @@
 //! Calling the product (feature `client`): every request signed, as the app (Connect JWT) or
 //! as a user (OAuth 2.0 JWT bearer grant, tokens cached), the product's rate limits honoured.
 //!
-//! One [`ConnectClient`] serves the whole app: it holds the connection pool and the users'
-//! token cache, and clones share them. [`ConnectClient::for_tenant`] gives a [`TenantClient`]
-//! for one installation; its [`as_app`](TenantClient::as_app) and
-//! [`as_user`](TenantClient::as_user) start requests:
-//!
-//! ```no_run
-//! # async fn run(tenant: &atlassian_connect_jwt::Tenant) -> Result<(), atlassian_connect_jwt::ClientError> {
-//! use atlassian_connect_jwt::ConnectClient;
-//!
-//! // Once, at start-up; the app key is the descriptor's `key`.
-//! let client = ConnectClient::new("com.example.app")?;
-//!
-//! // Per request: `tenant` comes from the tenant store.
-//! let jira = client.for_tenant(tenant)?;
-//! let myself = jira.as_app().get("/rest/api/3/myself").send().await?.text().await?;
-//! let issue = jira
-//!     .as_user("557058:f0e1d2c3-b4a5-6789-0abc-def012345678", &["READ"])
-//!     .get("/rest/api/3/issue/PROJ-1")
-//!     .query("fields", "summary,status")
-//!     .send()
-//!     .await?
-//!     .json::<serde_json::Value>()
-//!     .await?;
-//! # Ok(()) }
-//! ```
+//! One [`ConnectClient`] serves the whole app; [`TenantClient`]s from it call one tenant.
 
 mod error;
 mod exchange;
@@ -76,6 +52,30 @@ pub const ATLASSIAN_AUTHORIZATION_SERVER: &str = OAUTH_AUDIENCE;
 /// The client of the product for the whole app: a connection pool, the users' access token
 /// cache, the limits. Cloning it is cheap and shares all of them.
 ///
+/// [`for_tenant`](Self::for_tenant) gives a [`TenantClient`] for one installation; its
+/// [`as_app`](TenantClient::as_app) and [`as_user`](TenantClient::as_user) start requests:
+///
+/// ```no_run
+/// # async fn run(tenant: &atlassian_connect_jwt::Tenant) -> Result<(), atlassian_connect_jwt::ClientError> {
+/// use atlassian_connect_jwt::ConnectClient;
+///
+/// // Once, at start-up: the app key is the descriptor's `key`.
+/// let client = ConnectClient::new("com.example.app")?;
+///
+/// // Per call: `tenant` comes from the tenant store.
+/// let jira = client.for_tenant(tenant)?;
+/// let myself = jira.as_app().get("/rest/api/3/myself").send().await?.text().await?;
+/// let issue: serde_json::Value = jira
+///     .as_user("557058:f0e1d2c3-b4a5-6789-0abc-def012345678", &["READ"])
+///     .get("/rest/api/3/issue/PROJ-1")
+///     .query("fields", "summary,status")
+///     .send()
+///     .await?
+///     .json()
+///     .await?;
+/// # Ok(()) }
+/// ```
+///
 /// Requests go only to a tenant's base URL, over HTTPS (plain HTTP to a loopback address is
 /// allowed, for tests). Redirects are not followed (a 3xx is returned as it is): a redirect
 /// would carry a request signed for one URL to another.
@@ -121,7 +121,6 @@ impl ConnectClient {
     }
 
     /// A builder, to change the defaults.
-    #[must_use]
     pub fn builder(app_key: impl Into<String>) -> ConnectClientBuilder {
         ConnectClientBuilder {
             app_key: app_key.into(),

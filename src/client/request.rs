@@ -33,6 +33,12 @@ enum Who {
     User(TokenKey),
 }
 
+/// How each attempt is authorized: a JWT for this canonical request, or the user's token.
+enum Auth<'r> {
+    App(CanonicalRequest<'r>),
+    User(&'r TokenKey),
+}
+
 impl<'t> Caller<'t> {
     pub(super) fn app(tenant: &'t TenantClient) -> Self {
         Self {
@@ -56,41 +62,35 @@ impl<'t> Caller<'t> {
     /// (`/rest/api/3/issue/PROJ-1?fields=summary`; for Confluence, whose base URL ends in
     /// `/wiki`, `/rest/api/space`), or an absolute URL under that base URL (a link the
     /// product returned). Retried on rate limits.
-    #[must_use]
     pub fn get(&self, target: &str) -> ProductRequest<'t> {
         self.request(Method::GET, target)
     }
 
     /// A `HEAD` of `target` (see [`get`](Self::get)). Retried on rate limits.
-    #[must_use]
     pub fn head(&self, target: &str) -> ProductRequest<'t> {
         self.request(Method::HEAD, target)
     }
 
     /// A `PUT` to `target` (see [`get`](Self::get)). Retried on rate limits: `PUT` is
     /// idempotent.
-    #[must_use]
     pub fn put(&self, target: &str) -> ProductRequest<'t> {
         self.request(Method::PUT, target)
     }
 
     /// A `DELETE` of `target` (see [`get`](Self::get)). Retried on rate limits: `DELETE` is
     /// idempotent.
-    #[must_use]
     pub fn delete(&self, target: &str) -> ProductRequest<'t> {
         self.request(Method::DELETE, target)
     }
 
     /// A `POST` to `target` (see [`get`](Self::get)). Not retried unless
     /// [`retry_non_idempotent`](ProductRequest::retry_non_idempotent) says it may be.
-    #[must_use]
     pub fn post(&self, target: &str) -> ProductRequest<'t> {
         self.request(Method::POST, target)
     }
 
     /// A `PATCH` to `target` (see [`get`](Self::get)). Not retried unless
     /// [`retry_non_idempotent`](ProductRequest::retry_non_idempotent) says it may be.
-    #[must_use]
     pub fn patch(&self, target: &str) -> ProductRequest<'t> {
         self.request(Method::PATCH, target)
     }
@@ -234,14 +234,19 @@ impl ProductRequest<'_> {
             return Err(ClientError::NoOAuthClientId);
         }
         // What the product will hash: the path and query of exactly this URL, which reqwest
-        // sends as it is.
-        let canonical = CanonicalRequest::from_parts(
-            self.method.as_str(),
-            url.path(),
-            url.query(),
-            Some(tenant.base.path()),
-        )
-        .map_err(ClientError::Unsignable)?;
+        // sends as it is. (A user's request carries a bearer token, bound to no URL.)
+        let auth = match &who {
+            Who::App => Auth::App(
+                CanonicalRequest::from_parts(
+                    self.method.as_str(),
+                    url.path(),
+                    url.query(),
+                    Some(tenant.base.path()),
+                )
+                .map_err(ClientError::Unsignable)?,
+            ),
+            Who::User(key) => Auth::User(key),
+        };
         let client = if tenant.base.is_loopback() {
             &shared.direct
         } else {
@@ -254,15 +259,15 @@ impl ProductRequest<'_> {
         }
         let mut attempt: u32 = 1;
         loop {
-            let (authorization, token) = match &who {
-                Who::App => {
+            let (authorization, token) = match &auth {
+                Auth::App(canonical) => {
                     let token = shared
                         .signer
-                        .sign_request(&canonical, &tenant.key, UnixTime::now())
+                        .sign_request(canonical, &tenant.key, UnixTime::now())
                         .map_err(ClientError::Unsignable)?;
                     (token.authorization_header(), None)
                 }
-                Who::User(key) => {
+                Auth::User(key) => {
                     let token = shared
                         .tokens
                         .get(key, || exchange::exchange(shared, tenant, key))
@@ -298,7 +303,7 @@ impl ProductRequest<'_> {
             if status < 400 {
                 return Ok(Response::new(response, shared.max_response_len));
             }
-            if let (401, Who::User(key), Some(token)) = (status, &who, &token) {
+            if let (401, Auth::User(key), Some(token)) = (status, &auth, &token) {
                 // Revoked or expired early: the next call exchanges a new one.
                 shared.tokens.forget(key, token).await;
             }
@@ -377,6 +382,7 @@ pub(super) async fn read_prefix(mut response: reqwest::Response, max: usize) -> 
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

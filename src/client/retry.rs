@@ -148,6 +148,7 @@ pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Durati
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
@@ -200,14 +201,19 @@ mod tests {
     fn waits_honour_retry_after_with_jitter_above_it() {
         let policy = RetryPolicy::default();
         assert_eq!(policy.delay(429, Some(SEC), 1, 0), Some(SEC));
+        // Spread 0.5 s: 500_000_001 values of nanoseconds; u64::MAX lands on 316063542.
         assert_eq!(
             policy.delay(429, Some(SEC), 1, u64::MAX),
-            Some(SEC + uniform(SEC / 2, u64::MAX))
+            Some(SEC + Duration::from_nanos(316063542))
         );
-        let top = policy.delay(503, Some(2 * SEC), 2, 1_000_000_000).unwrap();
+        // Spread 1 s: 10^9 draws the top of the range, 10^9 + 1 wraps to the bottom.
         assert_eq!(
-            top,
-            2 * SEC + Duration::from_nanos(1_000_000_000 % 1_000_000_001)
+            policy.delay(503, Some(2 * SEC), 2, 1_000_000_000),
+            Some(3 * SEC)
+        );
+        assert_eq!(
+            policy.delay(503, Some(2 * SEC), 2, 1_000_000_001),
+            Some(2 * SEC)
         );
         // Jitter never goes past the cap, and the wait never goes under Retry-After.
         assert_eq!(

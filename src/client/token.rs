@@ -282,6 +282,7 @@ impl fmt::Debug for TokenCache {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
