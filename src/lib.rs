@@ -57,6 +57,9 @@
 //!   ([`MemoryTenantStore`], or one chosen by URL with [`open_tenant_store`]).
 //! - `sqlite`: `SqliteTenantStore`, tenants in an SQLite file (SQLite compiled in).
 //! - `postgres`: `PostgresTenantStore`, tenants in PostgreSQL, shared by several instances.
+//! - `client`: [`ConnectClient`], which calls the product with every request signed, as the
+//!   app (Connect JWT, `qsh` of exactly the request sent) or as a user (OAuth 2.0 JWT bearer
+//!   grant, access tokens cached), retrying rate-limited requests; on `reqwest` and `rustls`.
 //!
 //! # Security
 //!
@@ -73,6 +76,8 @@ pub mod axum;
 mod backend;
 mod canonical;
 mod claims;
+#[cfg(feature = "client")]
+mod client;
 pub mod dangerous;
 mod diagnosis;
 mod error;
@@ -96,6 +101,13 @@ mod verify;
 
 pub use canonical::{BasePath, CanonicalRequest, MAX_PATH_LEN};
 pub use claims::Claims;
+#[cfg(feature = "client")]
+pub use client::{
+    Caller, ClientError, ConnectClient, ConnectClientBuilder, ProductRequest, Response,
+    StatusError, TenantClient, TenantParts, TokenExchangeError, ATLASSIAN_AUTHORIZATION_SERVER,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_LEN, DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_WAIT,
+    DEFAULT_TIMEOUT, DEFAULT_TOKEN_CACHE_CAPACITY, DEFAULT_TOKEN_REFRESH_MARGIN, MAX_BODY_EXCERPT,
+};
 pub use diagnosis::{diagnose, Cause, Diagnosis, MAX_DIAGNOSIS_BYTES, MAX_DIAGNOSIS_CANDIDATES};
 pub use error::{Claim, ConfigError, Error, PayloadDefect, QshMismatch, TokenPart, Unavailable};
 pub use extract::{find_token, token_from_authorization, token_from_query};
