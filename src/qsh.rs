@@ -63,32 +63,54 @@ impl Qsh {
         if presented.len() != 64 {
             return false;
         }
-        let ours = self.hex();
-        // XOR-OR eight bytes at a time with no branch on the data, then one constant-time
-        // test: `ct_eq` on the byte slices costs more than the rest of verification's checks.
-        let word = |bytes: &[u8]| {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(bytes);
-            u64::from_ne_bytes(word)
-        };
-        let difference = ours
-            .chunks_exact(8)
+        // Eight hex digits at a time, XOR-ORed into one word with no branch on the data, then
+        // one constant-time test: `ct_eq` on the byte slices costs more than the rest of
+        // verification's checks.
+        let difference = self
+            .0
+            .chunks_exact(4)
             .zip(presented.chunks_exact(8))
-            .fold(0u64, |acc, (a, b)| acc | (word(a) ^ word(b)));
+            .fold(0u64, |acc, (bytes, digits)| {
+                acc | (hex_word(bytes) ^ u64::from_le_bytes(array(digits)))
+            });
         bool::from(difference.ct_eq(&0))
     }
 
     /// The 64-byte lowercase hex form, without allocating.
     #[must_use]
     pub fn hex(&self) -> [u8; 64] {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut out = [0u8; 64];
-        for (pair, byte) in out.chunks_exact_mut(2).zip(self.0) {
-            pair[0] = HEX[usize::from(byte >> 4)];
-            pair[1] = HEX[usize::from(byte & 0x0f)];
+        for (digits, bytes) in out.chunks_exact_mut(8).zip(self.0.chunks_exact(4)) {
+            digits.copy_from_slice(&hex_word(bytes).to_le_bytes());
         }
         out
     }
+}
+
+/// The 8 lowercase hex digits of 4 bytes, as a little-endian word (first digit lowest), by
+/// arithmetic on all of them at once rather than a table lookup per digit.
+#[inline]
+fn hex_word(bytes: &[u8]) -> u64 {
+    const LOW_NIBBLES: u64 = 0x000f_000f_000f_000f;
+    const EACH: u64 = 0x0101_0101_0101_0101;
+    // Byte i to bits 16i..16i+8: each byte gets a lane of two digit bytes.
+    let mut x = u64::from(u32::from_le_bytes(array(bytes)));
+    x = (x | (x << 16)) & 0x0000_ffff_0000_ffff;
+    x = (x | (x << 8)) & 0x00ff_00ff_00ff_00ff;
+    // The high nibble in the lane's first byte, the low one in its second: one digit a byte.
+    let nibbles = ((x >> 4) & LOW_NIBBLES) | ((x & LOW_NIBBLES) << 8);
+    // `nibble + 6` reaches 16 exactly for a-f; those get 'a' - '0' - 10 = 39 more. No byte
+    // carries into the next (nibbles are at most 15).
+    let letters = ((nibbles + 6 * EACH) >> 4) & EACH;
+    nibbles + u64::from(b'0') * EACH + letters * 39
+}
+
+/// The first `N` bytes of `bytes` (the callers pass chunks of exactly `N`).
+#[inline]
+fn array<const N: usize>(bytes: &[u8]) -> [u8; N] {
+    let mut out = [0u8; N];
+    out.copy_from_slice(&bytes[..N]);
+    out
 }
 
 impl PartialEq for Qsh {
@@ -237,7 +259,36 @@ fn copy_short(dst: &mut [u8], src: &[u8]) {
 
 #[cfg(test)]
 mod tests {
-    use super::copy_short;
+    use super::{copy_short, Qsh};
+
+    /// Every byte value in every position of a 4-byte group, against `format!`'s hex; and
+    /// `matches_hex` refuses each single-digit change, upper case included.
+    #[test]
+    fn hex_digits_of_every_byte() {
+        for start in (0..=255u8).step_by(32) {
+            let mut bytes = [0u8; 32];
+            for (i, byte) in bytes.iter_mut().enumerate() {
+                *byte = start.wrapping_add(i as u8);
+            }
+            for shift in 0..4 {
+                bytes.rotate_left(shift);
+                let qsh = Qsh::from_bytes(bytes);
+                let expected: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                assert_eq!(qsh.hex(), expected.as_bytes());
+                assert!(qsh.matches_hex(&expected));
+                for at in 0..64 {
+                    let mut changed = expected.clone().into_bytes();
+                    for other in [b'0', b'9', b'a', b'f', b'A', b'F'] {
+                        if other != expected.as_bytes()[at] {
+                            changed[at] = other;
+                            let text = String::from_utf8(changed.clone()).unwrap_or_default();
+                            assert!(!qsh.matches_hex(&text), "{text} matched {expected}");
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn copy_short_copies_every_length() {
