@@ -5,7 +5,7 @@ use core::str::FromStr;
 
 use subtle::ConstantTimeEq;
 
-use crate::backend::{self, Hasher};
+use crate::backend::{self, Sha256Blocks};
 
 /// The `qsh` claim value of a context token (`AP.context.getToken()`): it binds the token to no
 /// request at all, so it is only acceptable where a route explicitly allows context tokens.
@@ -180,26 +180,25 @@ impl Sink for Vec<u8> {
     }
 }
 
-/// Feeds SHA-256 through a small buffer, so the many 1–3 byte pieces of a canonical query
-/// reach the hash in whole blocks instead of one call each.
+/// Feeds SHA-256 through a one-block buffer, so the many 1–3 byte pieces of a canonical
+/// query reach the hash as whole blocks instead of one call each.
 pub(crate) struct HashSink {
-    hasher: Hasher,
-    buf: [u8; 128],
+    hasher: Sha256Blocks,
+    buf: [u8; 64],
     len: usize,
 }
 
 impl HashSink {
     pub(crate) fn new() -> Self {
         Self {
-            hasher: Hasher::new(),
-            buf: [0; 128],
+            hasher: Sha256Blocks::new(),
+            buf: [0; 64],
             len: 0,
         }
     }
 
-    pub(crate) fn finish(mut self) -> Qsh {
-        self.hasher.update(&self.buf[..self.len]);
-        Qsh(self.hasher.finish())
+    pub(crate) fn finish(self) -> Qsh {
+        Qsh(self.hasher.finish(&self.buf[..self.len]))
     }
 }
 
@@ -207,7 +206,7 @@ impl Sink for HashSink {
     #[inline]
     fn put_byte(&mut self, byte: u8) {
         if self.len == self.buf.len() {
-            self.hasher.update(&self.buf);
+            self.hasher.block(&self.buf);
             self.len = 0;
         }
         self.buf[self.len] = byte;
@@ -221,14 +220,16 @@ impl Sink for HashSink {
             self.len += bytes.len();
             return;
         }
-        self.hasher.update(&self.buf[..self.len]);
-        self.len = 0;
-        if bytes.len() >= self.buf.len() {
-            self.hasher.update(bytes);
-        } else {
-            self.buf[..bytes.len()].copy_from_slice(bytes);
-            self.len = bytes.len();
+        // Fill the block, hash it, hash whole blocks straight from `bytes`, keep the rest.
+        let (head, mut rest) = bytes.split_at(self.buf.len() - self.len);
+        self.buf[self.len..].copy_from_slice(head);
+        self.hasher.block(&self.buf);
+        while let Some((block, tail)) = rest.split_first_chunk::<64>() {
+            self.hasher.block(block);
+            rest = tail;
         }
+        self.buf[..rest.len()].copy_from_slice(rest);
+        self.len = rest.len();
     }
 }
 
@@ -259,7 +260,7 @@ fn copy_short(dst: &mut [u8], src: &[u8]) {
 
 #[cfg(test)]
 mod tests {
-    use super::{copy_short, Qsh};
+    use super::{copy_short, HashSink, Qsh, Sink};
 
     /// Every byte value in every position of a 4-byte group, against `format!`'s hex; and
     /// `matches_hex` refuses each single-digit change, upper case included.
@@ -287,6 +288,30 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// However the bytes arrive (pieces of any size, single bytes), the hash is that of
+        /// their concatenation.
+        #[test]
+        fn hash_sink_hashes_the_concatenation(
+            pieces in proptest::collection::vec(
+                (proptest::collection::vec(proptest::num::u8::ANY, 0..150), proptest::bool::ANY),
+                0..12,
+            ),
+        ) {
+            let mut sink = HashSink::new();
+            let mut all = Vec::new();
+            for (piece, bytewise) in &pieces {
+                if *bytewise {
+                    piece.iter().for_each(|&b| sink.put_byte(b));
+                } else {
+                    sink.put(piece);
+                }
+                all.extend_from_slice(piece);
+            }
+            proptest::prop_assert_eq!(sink.finish().to_bytes(), crate::backend::sha256(&all));
         }
     }
 
