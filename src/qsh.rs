@@ -237,7 +237,7 @@ impl Sink for HashSink {
 /// slices (most pieces of a canonical query are 1 to 16 bytes) copied by fixed-size moves,
 /// two of them overlapping, instead of a `memcpy` call apiece.
 #[inline]
-fn copy_short(dst: &mut [u8], src: &[u8]) {
+pub(crate) fn copy_short(dst: &mut [u8], src: &[u8]) {
     let n = src.len();
     match n {
         0 => {}
