@@ -12,8 +12,10 @@
 //! against the software floor.
 //!
 //! `cargo bench --bench instructions` runs the benches (it needs valgrind and
-//! `gungraun-runner`); `-- --blocks` prints the block arithmetic instead. Under `cargo test`
-//! it only checks that the operations succeed, so the test suite needs neither.
+//! `gungraun-runner`); with `-- --table` it reads gungraun's `--output-format=json` lines from
+//! stdin and prints the table instead, exiting non-zero when an operation exceeds its bound.
+//! Under `cargo test` it only checks that the operations succeed and that the bound check
+//! works, so the test suite needs neither valgrind nor the runner.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 mod requests;
@@ -31,6 +33,11 @@ fn main() {
     } else if has("--bench") || args.first().is_some_and(|a| a == "--gungraun-run") {
         harness::entry::main();
     } else {
+        assert_eq!(
+            requests::typical().verify_blocks,
+            8,
+            "the issue's typical request is 8 blocks"
+        );
         let verifier = atlassian_connect_jwt::Verifier::new();
         for f in [requests::typical(), requests::iframe()] {
             assert!(requests::verify(&f, &verifier) && requests::qsh(&f) && requests::sign(&f));
@@ -97,13 +104,14 @@ mod report {
     /// if it set one, and the ratio CI refuses to exceed.
     ///
     /// The bound is the target where this crate meets it, and elsewhere the ratio before the
-    /// issue's work (commit 5c448cc, rounded up): "no regression".
+    /// issue's work (commit 5c448cc: 39,942, 56,628, 10,619, 27,402 and 37,135 instructions),
+    /// rounded up: "no regression". Lower a bound when a change brings its operation down.
     const LIMITS: [(Option<f64>, f64); 5] = [
         (Some(1.3), 1.50),
         (None, 1.55),
         (Some(1.3), 1.58),
         (None, 1.64),
-        (None, 1.40),
+        (None, 1.39),
     ];
 
     /// The gate itself: within the bounds passes, one operation over its bound or missing
