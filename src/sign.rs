@@ -286,9 +286,9 @@ mod json {
         pub(super) fn string(&mut self, name: &str, value: &[u8]) -> Result<(), Error> {
             self.name(name);
             // Branch-free, so it vectorizes: anything JSON must escape.
-            let plain = value
-                .iter()
-                .fold(true, |plain, &b| plain & (b >= 0x20) & (b != b'"') & (b != b'\\'));
+            let plain = value.iter().fold(true, |plain, &b| {
+                plain & (b >= 0x20) & (b != b'"') & (b != b'\\')
+            });
             if plain {
                 self.put(b"\"");
                 self.put(value);
