@@ -5,7 +5,7 @@ use core::str::FromStr;
 
 use subtle::ConstantTimeEq;
 
-use crate::backend::{self, Hasher};
+use crate::backend::{self, Sha256Blocks};
 
 /// The `qsh` claim value of a context token (`AP.context.getToken()`): it binds the token to no
 /// request at all, so it is only acceptable where a route explicitly allows context tokens.
@@ -63,32 +63,54 @@ impl Qsh {
         if presented.len() != 64 {
             return false;
         }
-        let ours = self.hex();
-        // XOR-OR eight bytes at a time with no branch on the data, then one constant-time
-        // test: `ct_eq` on the byte slices costs more than the rest of verification's checks.
-        let word = |bytes: &[u8]| {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(bytes);
-            u64::from_ne_bytes(word)
-        };
-        let difference = ours
-            .chunks_exact(8)
+        // Eight hex digits at a time, XOR-ORed into one word with no branch on the data, then
+        // one constant-time test: `ct_eq` on the byte slices costs more than the rest of
+        // verification's checks.
+        let difference = self
+            .0
+            .chunks_exact(4)
             .zip(presented.chunks_exact(8))
-            .fold(0u64, |acc, (a, b)| acc | (word(a) ^ word(b)));
+            .fold(0u64, |acc, (bytes, digits)| {
+                acc | (hex_word(bytes) ^ u64::from_le_bytes(array(digits)))
+            });
         bool::from(difference.ct_eq(&0))
     }
 
     /// The 64-byte lowercase hex form, without allocating.
     #[must_use]
     pub fn hex(&self) -> [u8; 64] {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut out = [0u8; 64];
-        for (pair, byte) in out.chunks_exact_mut(2).zip(self.0) {
-            pair[0] = HEX[usize::from(byte >> 4)];
-            pair[1] = HEX[usize::from(byte & 0x0f)];
+        for (digits, bytes) in out.chunks_exact_mut(8).zip(self.0.chunks_exact(4)) {
+            digits.copy_from_slice(&hex_word(bytes).to_le_bytes());
         }
         out
     }
+}
+
+/// The 8 lowercase hex digits of 4 bytes, as a little-endian word (first digit lowest), by
+/// arithmetic on all of them at once rather than a table lookup per digit.
+#[inline]
+fn hex_word(bytes: &[u8]) -> u64 {
+    const LOW_NIBBLES: u64 = 0x000f_000f_000f_000f;
+    const EACH: u64 = 0x0101_0101_0101_0101;
+    // Byte i to bits 16i..16i+8: each byte gets a lane of two digit bytes.
+    let mut x = u64::from(u32::from_le_bytes(array(bytes)));
+    x = (x | (x << 16)) & 0x0000_ffff_0000_ffff;
+    x = (x | (x << 8)) & 0x00ff_00ff_00ff_00ff;
+    // The high nibble in the lane's first byte, the low one in its second: one digit a byte.
+    let nibbles = ((x >> 4) & LOW_NIBBLES) | ((x & LOW_NIBBLES) << 8);
+    // `nibble + 6` reaches 16 exactly for a-f; those get 'a' - '0' - 10 = 39 more. No byte
+    // carries into the next (nibbles are at most 15).
+    let letters = ((nibbles + 6 * EACH) >> 4) & EACH;
+    nibbles + u64::from(b'0') * EACH + letters * 39
+}
+
+/// The first `N` bytes of `bytes` (the callers pass chunks of exactly `N`).
+#[inline]
+fn array<const N: usize>(bytes: &[u8]) -> [u8; N] {
+    let mut out = [0u8; N];
+    out.copy_from_slice(&bytes[..N]);
+    out
 }
 
 impl PartialEq for Qsh {
@@ -158,26 +180,25 @@ impl Sink for Vec<u8> {
     }
 }
 
-/// Feeds SHA-256 through a small buffer, so the many 1–3 byte pieces of a canonical query
-/// reach the hash in whole blocks instead of one call each.
+/// Feeds SHA-256 through a one-block buffer, so the many 1–3 byte pieces of a canonical
+/// query reach the hash as whole blocks instead of one call each.
 pub(crate) struct HashSink {
-    hasher: Hasher,
-    buf: [u8; 128],
+    hasher: Sha256Blocks,
+    buf: [u8; 64],
     len: usize,
 }
 
 impl HashSink {
     pub(crate) fn new() -> Self {
         Self {
-            hasher: Hasher::new(),
-            buf: [0; 128],
+            hasher: Sha256Blocks::new(),
+            buf: [0; 64],
             len: 0,
         }
     }
 
-    pub(crate) fn finish(mut self) -> Qsh {
-        self.hasher.update(&self.buf[..self.len]);
-        Qsh(self.hasher.finish())
+    pub(crate) fn finish(self) -> Qsh {
+        Qsh(self.hasher.finish(&self.buf[..self.len]))
     }
 }
 
@@ -185,7 +206,7 @@ impl Sink for HashSink {
     #[inline]
     fn put_byte(&mut self, byte: u8) {
         if self.len == self.buf.len() {
-            self.hasher.update(&self.buf);
+            self.hasher.block(&self.buf);
             self.len = 0;
         }
         self.buf[self.len] = byte;
@@ -199,14 +220,16 @@ impl Sink for HashSink {
             self.len += bytes.len();
             return;
         }
-        self.hasher.update(&self.buf[..self.len]);
-        self.len = 0;
-        if bytes.len() >= self.buf.len() {
-            self.hasher.update(bytes);
-        } else {
-            self.buf[..bytes.len()].copy_from_slice(bytes);
-            self.len = bytes.len();
+        // Fill the block, hash it, hash whole blocks straight from `bytes`, keep the rest.
+        let (head, mut rest) = bytes.split_at(self.buf.len() - self.len);
+        self.buf[self.len..].copy_from_slice(head);
+        self.hasher.block(&self.buf);
+        while let Some((block, tail)) = rest.split_first_chunk::<64>() {
+            self.hasher.block(block);
+            rest = tail;
         }
+        self.buf[..rest.len()].copy_from_slice(rest);
+        self.len = rest.len();
     }
 }
 
@@ -214,7 +237,7 @@ impl Sink for HashSink {
 /// slices (most pieces of a canonical query are 1 to 16 bytes) copied by fixed-size moves,
 /// two of them overlapping, instead of a `memcpy` call apiece.
 #[inline]
-fn copy_short(dst: &mut [u8], src: &[u8]) {
+pub(crate) fn copy_short(dst: &mut [u8], src: &[u8]) {
     let n = src.len();
     match n {
         0 => {}
@@ -237,7 +260,60 @@ fn copy_short(dst: &mut [u8], src: &[u8]) {
 
 #[cfg(test)]
 mod tests {
-    use super::copy_short;
+    use super::{copy_short, HashSink, Qsh, Sink};
+
+    /// Every byte value in every position of a 4-byte group, against `format!`'s hex; and
+    /// `matches_hex` refuses each single-digit change, upper case included.
+    #[test]
+    fn hex_digits_of_every_byte() {
+        for start in (0..=255u8).step_by(32) {
+            let mut bytes = [0u8; 32];
+            for (i, byte) in bytes.iter_mut().enumerate() {
+                *byte = start.wrapping_add(i as u8);
+            }
+            for shift in 0..4 {
+                bytes.rotate_left(shift);
+                let qsh = Qsh::from_bytes(bytes);
+                let expected: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                assert_eq!(qsh.hex(), expected.as_bytes());
+                assert!(qsh.matches_hex(&expected));
+                for at in 0..64 {
+                    let mut changed = expected.clone().into_bytes();
+                    for other in [b'0', b'9', b'a', b'f', b'A', b'F'] {
+                        if other != expected.as_bytes()[at] {
+                            changed[at] = other;
+                            let text = String::from_utf8(changed.clone()).unwrap_or_default();
+                            assert!(!qsh.matches_hex(&text), "{text} matched {expected}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// However the bytes arrive (pieces of any size, single bytes), the hash is that of
+        /// their concatenation.
+        #[test]
+        fn hash_sink_hashes_the_concatenation(
+            pieces in proptest::collection::vec(
+                (proptest::collection::vec(proptest::num::u8::ANY, 0..150), proptest::bool::ANY),
+                0..12,
+            ),
+        ) {
+            let mut sink = HashSink::new();
+            let mut all = Vec::new();
+            for (piece, bytewise) in &pieces {
+                if *bytewise {
+                    piece.iter().for_each(|&b| sink.put_byte(b));
+                } else {
+                    sink.put(piece);
+                }
+                all.extend_from_slice(piece);
+            }
+            proptest::prop_assert_eq!(sink.finish().to_bytes(), crate::backend::sha256(&all));
+        }
+    }
 
     #[test]
     fn copy_short_copies_every_length() {
