@@ -12,7 +12,7 @@ use core::fmt;
 use core::ops::Range;
 use std::collections::HashMap;
 
-use crate::backend::Hasher;
+use crate::backend::sha256;
 use crate::canonical::{BasePath, CanonicalRequest};
 use crate::error::Error;
 use crate::qsh::Qsh;
@@ -553,14 +553,15 @@ impl Search {
             return None;
         }
         self.candidates += 1;
-        let mut hasher = Hasher::new();
+        // The candidate is written out once (its length was charged above) and hashed whole.
+        let mut text = String::with_capacity(method.len() + path.len() + query.len() + 2);
         for part in [method, "&", path, "&"] {
-            hasher.update(part.as_bytes());
+            text.push_str(part);
         }
         for piece in query.pieces(given) {
-            hasher.update(piece.as_bytes());
+            text.push_str(piece);
         }
-        Some(Qsh::from_bytes(hasher.finish()) == self.wanted)
+        Some(Qsh::from_bytes(sha256(text.as_bytes())) == self.wanted)
     }
 
     /// The canonical path of a raw path, or `None` when it does not canonicalize or the
