@@ -180,8 +180,10 @@ pub enum Error {
     /// that signed it.
     #[error("the token's header has no key id")]
     MissingKeyId,
-    /// The token's `kid` is not a string, or not `[A-Za-z0-9._-]{1,64}` without `..`: it is
-    /// refused before it is used to find a key.
+    /// The token's `kid` is not a string, or not allowed by the rule of its token kind
+    /// (signed install: `[A-Za-z0-9._-]{1,64}` without `..`; Forge: see
+    /// [`validate_forge_kid`](crate::validate_forge_kid)): it is refused before it is used to
+    /// find a key.
     #[error("the token's key id is not an allowed key id")]
     InvalidKeyId,
     /// The key source has no public key with the token's `kid` (the key server answered 404,
@@ -219,6 +221,22 @@ pub enum Error {
     /// The lifecycle callback body is not the JSON object the product sends.
     #[error("invalid lifecycle payload: {0}")]
     InvalidLifecyclePayload(PayloadDefect),
+
+    // ----- Forge remote -----
+    /// The token's `iss` is not `forge/invocation-token`: not a Forge Invocation Token.
+    #[error("the token's issuer is not forge/invocation-token")]
+    ForgeIssuerMismatch,
+    /// The Forge Invocation Token's `aud` is not the app id the verifier was configured with:
+    /// a token Forge minted for another app.
+    #[error("the token's audience is not this forge app's id")]
+    AppIdMismatch,
+    /// A forwarded Forge OAuth token header (`x-forge-oauth-system`, `x-forge-oauth-user`)
+    /// is empty, too long, or has characters no bearer token has.
+    #[error("the forwarded forge oauth token is malformed")]
+    InvalidOAuthToken,
+    /// The `Authorization` header of a Forge remote call is not `Bearer <token>`.
+    #[error("the authorization header is not of the form `Bearer <token>`")]
+    InvalidBearerHeader,
 
     // ----- finding the token -----
     /// The request carries no token (no `Authorization: JWT` header, no `jwt` parameter).
@@ -288,6 +306,10 @@ impl Error {
             Self::AudienceMismatch => "audience-mismatch",
             Self::WrongLifecycleEvent => "wrong-lifecycle-event",
             Self::InvalidLifecyclePayload(_) => "invalid-lifecycle-payload",
+            Self::ForgeIssuerMismatch => "forge-issuer-mismatch",
+            Self::AppIdMismatch => "app-id-mismatch",
+            Self::InvalidOAuthToken => "invalid-oauth-token",
+            Self::InvalidBearerHeader => "invalid-bearer-header",
             Self::MissingToken => "missing-token",
             Self::ConflictingTokens => "conflicting-tokens",
             Self::InvalidAuthorizationHeader => "invalid-authorization-header",
@@ -331,6 +353,10 @@ pub enum ConfigError {
     /// store returned the wrong tenant's key, or a caller passed one.
     #[error("the key belongs to another tenant than the token's issuer")]
     KeyTenantMismatch,
+    /// A configured Forge app id is not `ari:cloud:ecosystem::app/<id>`: no Forge Invocation
+    /// Token could name it as its audience.
+    #[error("the forge app id is not ari:cloud:ecosystem::app/<id>")]
+    InvalidAppId,
 }
 
 impl ConfigError {
@@ -343,6 +369,7 @@ impl ConfigError {
             Self::EmptySecret => "empty-secret",
             Self::IdenticalLifecyclePaths => "identical-lifecycle-paths",
             Self::KeyTenantMismatch => "key-tenant-mismatch",
+            Self::InvalidAppId => "invalid-app-id",
         }
     }
 }
@@ -454,6 +481,14 @@ pub enum Claim {
     Qsh,
     /// `context`: an object (with `user.accountId` when present).
     Context,
+    /// `app`: a Forge Invocation Token's app, installation, environment and module.
+    App,
+    /// `jti`: the token's id.
+    Jti,
+    /// `principal`: the account id of the user a Forge UI module acts for.
+    Principal,
+    /// `icLabel`: the Isolated Cloud a Forge Invocation Token comes from.
+    IcLabel,
 }
 
 impl fmt::Display for Claim {
@@ -467,6 +502,10 @@ impl fmt::Display for Claim {
             Self::Nbf => "nbf",
             Self::Qsh => "qsh",
             Self::Context => "context",
+            Self::App => "app",
+            Self::Jti => "jti",
+            Self::Principal => "principal",
+            Self::IcLabel => "icLabel",
         })
     }
 }
@@ -598,6 +637,10 @@ mod tests {
             Error::AudienceMismatch,
             Error::WrongLifecycleEvent,
             Error::InvalidLifecyclePayload(PayloadDefect::MissingField("sharedSecret")),
+            Error::ForgeIssuerMismatch,
+            Error::AppIdMismatch,
+            Error::InvalidOAuthToken,
+            Error::InvalidBearerHeader,
             Error::MissingToken,
             Error::ConflictingTokens,
             Error::InvalidAuthorizationHeader,
@@ -606,6 +649,7 @@ mod tests {
             Error::Config(ConfigError::EmptySecret),
             Error::Config(ConfigError::IdenticalLifecyclePaths),
             Error::Config(ConfigError::KeyTenantMismatch),
+            Error::Config(ConfigError::InvalidAppId),
             Error::Unavailable(Unavailable::SecretStore),
             Error::Unavailable(Unavailable::Key { reason: "r" }),
         ];
@@ -653,6 +697,10 @@ mod tests {
                 | Error::AudienceMismatch
                 | Error::WrongLifecycleEvent
                 | Error::InvalidLifecyclePayload(_)
+                | Error::ForgeIssuerMismatch
+                | Error::AppIdMismatch
+                | Error::InvalidOAuthToken
+                | Error::InvalidBearerHeader
                 | Error::MissingToken
                 | Error::ConflictingTokens
                 | Error::InvalidAuthorizationHeader
@@ -661,7 +709,8 @@ mod tests {
                     | ConfigError::LeewayTooLarge { .. }
                     | ConfigError::EmptySecret
                     | ConfigError::IdenticalLifecyclePaths
-                    | ConfigError::KeyTenantMismatch,
+                    | ConfigError::KeyTenantMismatch
+                    | ConfigError::InvalidAppId,
                 )
                 | Error::Unavailable(Unavailable::SecretStore | Unavailable::Key { .. }) => {}
             }
@@ -709,6 +758,6 @@ mod tests {
                 others += 1;
             }
         }
-        assert_eq!((verdicts, others), (44, 7));
+        assert_eq!((verdicts, others), (48, 8));
     }
 }
