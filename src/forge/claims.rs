@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::json::{present, unique_names};
+use super::json::{object, objects, present, present_object, unique_names, Object};
 use super::kid::IcLabel;
 use crate::error::{Claim, Error, TokenPart};
 use crate::jws::{self, Members};
@@ -198,7 +198,9 @@ fn audience(raw: &RawValue) -> Result<Vec<String>, Error> {
 /// An object claim read into its type, after the repeated-name check of all its objects.
 fn typed<T: for<'de> Deserialize<'de>>(raw: &RawValue, claim: Claim) -> Result<T, Error> {
     unique_names(raw, TokenPart::Payload)?;
-    serde_json::from_str(raw.get()).map_err(|_| Error::InvalidClaim(claim))
+    serde_json::from_str(raw.get())
+        .map(|Object(value)| value)
+        .map_err(|_| Error::InvalidClaim(claim))
 }
 
 /// The `app` claim: which app, installation, environment and module was invoked.
@@ -215,11 +217,13 @@ pub struct ForgeApp {
     api_base_url: String,
     #[serde(default, deserialize_with = "present")]
     app_version: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_object")]
     installation: Option<ForgeInstallation>,
+    #[serde(deserialize_with = "object")]
     environment: ForgeEnvironment,
+    #[serde(deserialize_with = "object")]
     module: ForgeModule,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_object")]
     license: Option<ForgeLicense>,
 }
 
@@ -293,7 +297,7 @@ impl ForgeApp {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct ForgeInstallation {
     id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "objects")]
     contexts: Vec<ForgeInstallationContext>,
 }
 
@@ -643,6 +647,34 @@ mod tests {
             app
         );
         assert_eq!(set(&["app"], json!([])), app);
+        // Serde's structs also take an array of their fields in order: never here.
+        let documented: serde_json::Value = serde_json::from_str(DOCUMENTED).unwrap();
+        let app_fields: Vec<serde_json::Value> = documented["app"]
+            .as_object()
+            .unwrap()
+            .values()
+            .cloned()
+            .collect();
+        assert_eq!(set(&["app"], json!(app_fields)), app);
+        assert_eq!(set(&["app", "module"], json!(["xen:macro", "k"])), app);
+        assert_eq!(
+            set(&["app", "environment"], json!(["PRODUCTION", "e"])),
+            app
+        );
+        assert_eq!(set(&["app", "license"], json!([true])), app);
+        assert_eq!(set(&["app", "installation"], json!(["i", []])), app);
+        assert_eq!(
+            set(&["app", "installation", "contexts"], json!([["n", "u"]])),
+            app
+        );
+        assert_eq!(
+            set(&["context"], json!([])),
+            Error::InvalidClaim(Claim::Context)
+        );
+        assert_eq!(
+            set(&["context"], json!(["c", "w", "s", "m"])),
+            Error::InvalidClaim(Claim::Context)
+        );
         assert_eq!(set(&["iss"], json!(null)), Error::InvalidClaim(Claim::Iss));
         assert_eq!(
             set(&["aud"], json!(["a", 1])),

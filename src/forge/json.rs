@@ -2,6 +2,10 @@
 //! object at any depth, and an optional member that is present must have its type (`null`
 //! is a wrong type, not "absent").
 
+use core::marker::PhantomData;
+
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
@@ -42,6 +46,61 @@ where
     T::deserialize(deserializer).map(Some)
 }
 
+/// A `T` read from a JSON object only: serde's derived structs also accept an array of
+/// their fields in order (`["xen:macro","key"]` for `{"type":..,"key":..}`), which no
+/// token means.
+pub(crate) struct Object<T>(pub(crate) T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct OnlyMaps<T>(PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for OnlyMaps<T> {
+            type Value = T;
+
+            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str("a json object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map))
+            }
+        }
+
+        deserializer
+            .deserialize_map(OnlyMaps(PhantomData))
+            .map(Object)
+    }
+}
+
+/// For `#[serde(deserialize_with = "object")]` on a struct field: see [`Object`].
+pub(crate) fn object<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Object::deserialize(deserializer).map(|Object(value)| value)
+}
+
+/// [`present`] and [`object`] together.
+pub(crate) fn present_object<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    object(deserializer).map(Some)
+}
+
+/// An array of objects (see [`Object`]).
+pub(crate) fn objects<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let objects: Vec<Object<T>> = Vec::deserialize(deserializer)?;
+    Ok(objects.into_iter().map(|Object(value)| value).collect())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -50,6 +109,22 @@ mod tests {
     fn check(json: &str) -> Result<(), Error> {
         let raw: &RawValue = serde_json::from_str(json).unwrap();
         unique_names(raw, TokenPart::Payload)
+    }
+
+    #[test]
+    fn objects_only() {
+        #[derive(Deserialize, Debug, PartialEq)]
+        struct Pair {
+            a: u8,
+            b: u8,
+        }
+        let read = |json| serde_json::from_str::<Object<Pair>>(json).map(|Object(p)| p);
+        assert_eq!(read(r#"{"b":2,"a":1}"#).unwrap(), Pair { a: 1, b: 2 });
+        // What the derived impl alone accepts.
+        assert!(serde_json::from_str::<Pair>("[1,2]").is_ok());
+        for bad in ["[1,2]", "[]", "null", "1", r#""ab""#] {
+            assert!(read(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
