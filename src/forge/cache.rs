@@ -470,3 +470,23 @@ impl<S: fmt::Debug> fmt::Debug for JwksCache<S> {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_age_is_honoured_within_bounds() {
+        let cache = JwksCache::new(());
+        let secs = Duration::from_secs;
+        assert_eq!(cache.ttl_for(None), DEFAULT_TTL);
+        assert_eq!(cache.ttl_for(Some(secs(600))), secs(600));
+        assert_eq!(cache.ttl_for(Some(secs(0))), MIN_TTL);
+        assert_eq!(cache.ttl_for(Some(secs(30))), MIN_TTL);
+        assert_eq!(cache.ttl_for(Some(secs(86_400))), DEFAULT_TTL);
+        let short = JwksCache::new(()).with_ttl(secs(10));
+        assert_eq!(short.ttl_for(Some(secs(0))), secs(10));
+        assert_eq!(short.ttl_for(Some(secs(600))), secs(10));
+        assert_eq!(short.ttl_for(None), secs(10));
+    }
+}

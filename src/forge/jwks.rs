@@ -48,9 +48,12 @@ const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct JwkSet {
-    keys: Vec<(ForgeKeyId, Result<InstallKey, Error>)>,
+    keys: Vec<Entry>,
     max_age: Option<Duration>,
 }
+
+/// One `kid` of a set: its key, or why it cannot be used.
+type Entry = (ForgeKeyId, Result<InstallKey, Error>);
 
 impl JwkSet {
     /// Reads a key set (`{"keys": [...]}`).
@@ -74,7 +77,7 @@ impl JwkSet {
         if set.keys.len() > MAX_JWKS_KEYS {
             return Err(invalid("too many keys in the key set"));
         }
-        let mut keys: Vec<(ForgeKeyId, Result<InstallKey, Error>)> = Vec::new();
+        let mut keys: Vec<Entry> = Vec::new();
         for raw in set.keys {
             let Some((kid, key)) = read_key(raw)? else {
                 continue;
@@ -160,7 +163,7 @@ fn not_a_key_set() -> Error {
 }
 
 /// One key of the set: `None` when it has no `kid` a token could name.
-fn read_key(raw: &RawValue) -> Result<Option<(ForgeKeyId, Result<InstallKey, Error>)>, Error> {
+fn read_key(raw: &RawValue) -> Result<Option<Entry>, Error> {
     #[derive(Default)]
     struct Members<'j> {
         kid: Option<Cow<'j, str>>,

@@ -252,6 +252,34 @@ async fn a_cancelled_fetch_lets_a_waiter_fetch() {
     assert_eq!(keys.source().asked(), 2);
 }
 
+/// Planted bug this catches: a cancelled refresh that keeps its start time as the last
+/// fetch makes the waiter's rotated key "unknown" for a whole interval, with no fetch done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_refresh_does_not_use_up_the_interval() {
+    let interval = Duration::from_millis(300);
+    let keys = Arc::new(
+        JwksCache::new(CountingSource::new(Duration::from_millis(200)))
+            .with_refetch_interval(interval),
+    );
+    assert!(verify(&keys, &token()).await.is_ok());
+    keys.source()
+        .serve(None, Ok(jwks(&[forge().jwk(), rotated().jwk()])));
+    tokio::time::sleep(interval).await;
+    let new_key = rotated().sign(&header(super::ROTATED_KID), &claims());
+    let spawn = || {
+        let (keys, token) = (Arc::clone(&keys), new_key.clone());
+        tokio::spawn(async move { verify(&keys, &token).await })
+    };
+    let first = spawn();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let second = spawn();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    first.abort();
+    assert!(first.await.unwrap_err().is_cancelled());
+    assert_eq!(second.await.unwrap().unwrap(), super::ROTATED_KID);
+    assert_eq!(keys.source().asked(), 3);
+}
+
 #[tokio::test]
 async fn expired_or_misaddressed_tokens_cost_no_fetch() {
     let keys = cache(Duration::ZERO);
