@@ -57,7 +57,7 @@ type Location = Option<IcLabel>;
 /// - **Bounded locations**: at most 8 locations are kept (the commercial cloud's and 7
 ///   Isolated Clouds'), and at most 4 Isolated Cloud locations the cache does not hold may
 ///   be fetched per refetch interval; a request beyond that fails at once with
-///   [`Unavailable::Key`](crate::Unavailable::Key), uncached. With no Isolated Cloud in use
+///   [`Unavailable::Key`], uncached. With no Isolated Cloud in use
 ///   this never happens (labels reach the cache only from tokens whose form, claims, issuer,
 ///   audience and time have passed).
 ///

@@ -33,8 +33,9 @@ const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 /// bits and a usable exponent, as for [`InstallKey`]. A key that fails is kept as its error,
 /// so a token naming it gets that error ([`Error::WeakPublicKey`], [`Error::InvalidPublicKey`])
 /// while the other keys of the set stay usable. Two keys with one `kid` make that `kid`
-/// unusable. Keys without a `kid`, or with one that [`validate_forge_kid`]
-/// (crate::validate_forge_kid) refuses, can never be chosen by a token and are left out.
+/// unusable. Keys without a `kid`, or with one that
+/// [`validate_forge_kid`](crate::validate_forge_kid) refuses, can never be chosen by a token
+/// and are left out.
 ///
 /// ```
 /// use atlassian_connect_jwt::{Error, ForgeKeyId, JwkSet};

@@ -62,7 +62,7 @@ impl ForgeOAuthKind {
 /// assert_eq!(token.exp(), Some(UnixTime::from_secs(1_700_007_200)));
 /// assert!(token.is_fresh_at(UnixTime::from_secs(1_700_000_000), 60));
 /// assert_eq!(format!("{token:?}"), "ForgeOAuthToken { kind: System, exp: Some(UnixTime(1700007200)), .. }");
-/// assert_eq!(ForgeOAuthToken::from_header(ForgeOAuthKind::User, "a b"), Err(Error::InvalidOAuthToken));
+/// assert_eq!(ForgeOAuthToken::from_header(ForgeOAuthKind::User, "a b").unwrap_err(), Error::InvalidOAuthToken);
 /// # Ok::<(), Error>(())
 /// ```
 #[derive(Clone)]

@@ -134,9 +134,9 @@ impl InstallKey {
     }
 
     /// An RSA public key from its modulus and exponent as unsigned big-endian bytes (the
-    /// decoded `n` and `e` of a JSON Web Key), with the same checks as [`from_pem`]
-    /// (Self::from_pem): they are encoded as a DER `RSAPublicKey` and read back by the same
-    /// reader. A leading zero byte is refused: RFC 7518 §6.3.1 requires the minimal encoding.
+    /// decoded `n` and `e` of a JSON Web Key), with the same checks as
+    /// [`from_pem`](Self::from_pem): they are encoded as a DER `RSAPublicKey` and read back by
+    /// the same reader. A leading zero byte is refused: RFC 7518 §6.3.1 requires the minimal encoding.
     #[cfg_attr(not(feature = "forge"), allow(dead_code))]
     pub(crate) fn from_modulus_exponent(modulus: &[u8], exponent: &[u8]) -> Result<Self, Error> {
         if modulus.first() == Some(&0) || exponent.first() == Some(&0) {
