@@ -457,3 +457,20 @@ fn key_set_urls_are_https_and_fixed() {
         );
     }
 }
+
+/// What a web framework needs: the whole verification is a `Send` future, and the cache can
+/// be shared between threads.
+#[test]
+fn verification_is_send_and_the_cache_is_shared() {
+    fn send<T: Send>(_: &T) {}
+    fn shared<T: Send + Sync>() {}
+    shared::<JwksCache<HttpJwksSource>>();
+    shared::<atlassian_connect_jwt::ForgeVerifier>();
+    shared::<atlassian_connect_jwt::VerifiedInvocation>();
+    let keys = JwksCache::new(HttpJwksSource::new().unwrap());
+    let token = token();
+    let verifier = verifier();
+    let future = verifier.verify_async(&token, &keys, UnixTime::from_secs(NOW));
+    send(&future);
+    drop(future);
+}
