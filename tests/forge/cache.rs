@@ -119,7 +119,7 @@ async fn sixteen_concurrent_first_requests_cause_one_fetch() {
 
 #[tokio::test]
 async fn unknown_kids_refetch_at_most_once_per_interval() {
-    let interval = Duration::from_millis(400);
+    let interval = Duration::from_secs(2);
     let keys = JwksCache::new(CountingSource::new(Duration::ZERO)).with_refetch_interval(interval);
     assert!(verify(&keys, &token()).await.is_ok());
     assert_eq!(keys.source().asked(), 1);
@@ -185,7 +185,7 @@ async fn a_failed_fetch_is_kept_briefly_and_shared() {
     let unavailable = Error::Unavailable(Unavailable::Key { reason: "down" });
     let source = CountingSource::new(Duration::from_millis(50));
     source.serve(None, Err(unavailable.clone()));
-    let keys = Arc::new(JwksCache::new(source).with_failure_ttl(Duration::from_millis(300)));
+    let keys = Arc::new(JwksCache::new(source).with_failure_ttl(Duration::from_secs(2)));
     // Concurrent requests share the one failed fetch.
     let tasks: Vec<_> = (0..8)
         .map(|_| {
@@ -201,14 +201,14 @@ async fn a_failed_fetch_is_kept_briefly_and_shared() {
     assert_eq!(verify(&keys, &token()).await.unwrap_err(), unavailable);
     assert_eq!(keys.source().asked(), 1);
     keys.source().serve(None, Ok(jwks(&[forge().jwk()])));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(verify(&keys, &token()).await.unwrap(), super::KID);
     assert_eq!(keys.source().asked(), 2);
 }
 
 #[tokio::test]
 async fn a_failed_refresh_keeps_the_known_keys() {
-    let interval = Duration::from_millis(200);
+    let interval = Duration::from_secs(2);
     let keys = JwksCache::new(CountingSource::new(Duration::ZERO)).with_refetch_interval(interval);
     assert!(verify(&keys, &token()).await.is_ok());
     let unavailable = Error::Unavailable(Unavailable::Key { reason: "down" });
@@ -225,19 +225,33 @@ async fn a_failed_refresh_keeps_the_known_keys() {
     assert_eq!(keys.source().asked(), 2);
 }
 
+/// Waits until the source has been asked `n` times.
+async fn asked(keys: &JwksCache<CountingSource>, n: usize) {
+    while keys.source().asked() < n {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A token naming the fixture's rotated kid whose signature is never looked at.
+fn unsigned(payload: &serde_json::Value) -> String {
+    format!(
+        "{}.{}.c2ln",
+        super::b64(header(super::ROTATED_KID).to_string().as_bytes()),
+        super::b64(payload.to_string().as_bytes())
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_fetch_lets_a_waiter_fetch() {
-    let keys = cache(Duration::from_millis(200));
-    let first = {
+    let keys = cache(Duration::from_secs(1));
+    let spawn = || {
         let keys = Arc::clone(&keys);
         tokio::spawn(async move { verify(&keys, &token()).await })
     };
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let second = {
-        let keys = Arc::clone(&keys);
-        tokio::spawn(async move { verify(&keys, &token()).await })
-    };
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let first = spawn();
+    asked(&keys, 1).await;
+    let second = spawn();
+    tokio::time::sleep(Duration::from_millis(100)).await;
     first.abort();
     assert!(first.await.unwrap_err().is_cancelled());
     assert_eq!(second.await.unwrap().unwrap(), super::KID);
@@ -256,10 +270,9 @@ async fn a_cancelled_fetch_lets_a_waiter_fetch() {
 /// fetch makes the waiter's rotated key "unknown" for a whole interval, with no fetch done.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_refresh_does_not_use_up_the_interval() {
-    let interval = Duration::from_millis(300);
+    let interval = Duration::from_secs(2);
     let keys = Arc::new(
-        JwksCache::new(CountingSource::new(Duration::from_millis(200)))
-            .with_refetch_interval(interval),
+        JwksCache::new(CountingSource::new(Duration::from_secs(1))).with_refetch_interval(interval),
     );
     assert!(verify(&keys, &token()).await.is_ok());
     keys.source()
@@ -271,9 +284,9 @@ async fn a_cancelled_refresh_does_not_use_up_the_interval() {
         tokio::spawn(async move { verify(&keys, &token).await })
     };
     let first = spawn();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    asked(&keys, 2).await;
     let second = spawn();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
     first.abort();
     assert!(first.await.unwrap_err().is_cancelled());
     assert_eq!(second.await.unwrap().unwrap(), super::ROTATED_KID);
@@ -310,7 +323,7 @@ async fn expired_or_misaddressed_tokens_cost_no_fetch() {
 
 #[tokio::test]
 async fn isolated_clouds_have_their_own_sets_within_bounds() {
-    let interval = Duration::from_secs(1);
+    let interval = Duration::from_secs(3);
     let source = CountingSource::new(Duration::ZERO);
     source.serve(Some("acme"), Ok(jwks(&[rotated().jwk()])));
     let keys = JwksCache::new(source).with_refetch_interval(interval);
@@ -331,10 +344,8 @@ async fn isolated_clouds_have_their_own_sets_within_bounds() {
     // refused without a fetch (and not cached).
     let mut refused = 0;
     for i in 0..20 {
-        let made_up = rotated().sign(
-            &header(super::ROTATED_KID),
-            &with(&["icLabel"], json!(format!("made-up-{i}"))),
-        );
+        // The signature is never looked at: the label's key set is not known.
+        let made_up = unsigned(&with(&["icLabel"], json!(format!("made-up-{i}"))));
         match verify(&keys, &made_up).await.unwrap_err() {
             Error::UnknownKeyId => {}
             Error::Unavailable(Unavailable::Key { reason }) => {
@@ -351,10 +362,7 @@ async fn isolated_clouds_have_their_own_sets_within_bounds() {
     assert_eq!(keys.source().asked(), 5);
     // The budget renews with the interval.
     tokio::time::sleep(interval).await;
-    let next = rotated().sign(
-        &header(super::ROTATED_KID),
-        &with(&["icLabel"], json!("made-up-next")),
-    );
+    let next = unsigned(&with(&["icLabel"], json!("made-up-next")));
     assert_eq!(verify(&keys, &next).await.unwrap_err(), Error::UnknownKeyId);
     assert_eq!(keys.source().asked(), 6);
     let asked_for = keys.source().asked_for.lock().unwrap().clone();
