@@ -180,8 +180,10 @@ pub enum Error {
     /// that signed it.
     #[error("the token's header has no key id")]
     MissingKeyId,
-    /// The token's `kid` is not a string, or not `[A-Za-z0-9._-]{1,64}` without `..`: it is
-    /// refused before it is used to find a key.
+    /// The token's `kid` is not a string, or not allowed by the rule of its token kind
+    /// (signed install: `[A-Za-z0-9._-]{1,64}` without `..`; Forge: see
+    /// [`validate_forge_kid`](crate::validate_forge_kid)): it is refused before it is used to
+    /// find a key.
     #[error("the token's key id is not an allowed key id")]
     InvalidKeyId,
     /// The key source has no public key with the token's `kid` (the key server answered 404,
@@ -223,6 +225,22 @@ pub enum Error {
     /// callback is for another app that shares the base URL, or the body was altered.
     #[error("the lifecycle body is for another app")]
     AppKeyMismatch,
+
+    // ----- Forge remote -----
+    /// The token's `iss` is not `forge/invocation-token`: not a Forge Invocation Token.
+    #[error("the token's issuer is not forge/invocation-token")]
+    ForgeIssuerMismatch,
+    /// The Forge Invocation Token's `aud` is not the app id the verifier was configured with:
+    /// a token Forge minted for another app.
+    #[error("the token's audience is not this forge app's id")]
+    AppIdMismatch,
+    /// A forwarded Forge OAuth token header (`x-forge-oauth-system`, `x-forge-oauth-user`)
+    /// is empty, too long, or has characters no bearer token has.
+    #[error("the forwarded forge oauth token is malformed")]
+    InvalidOAuthToken,
+    /// The `Authorization` header of a Forge remote call is not `Bearer <token>`.
+    #[error("the authorization header is not of the form `Bearer <token>`")]
+    InvalidBearerHeader,
 
     // ----- finding the token -----
     /// The request carries no token (no `Authorization: JWT` header, no `jwt` parameter).
@@ -293,6 +311,10 @@ impl Error {
             Self::WrongLifecycleEvent => "wrong-lifecycle-event",
             Self::InvalidLifecyclePayload(_) => "invalid-lifecycle-payload",
             Self::AppKeyMismatch => "app-key-mismatch",
+            Self::ForgeIssuerMismatch => "forge-issuer-mismatch",
+            Self::AppIdMismatch => "app-id-mismatch",
+            Self::InvalidOAuthToken => "invalid-oauth-token",
+            Self::InvalidBearerHeader => "invalid-bearer-header",
             Self::MissingToken => "missing-token",
             Self::ConflictingTokens => "conflicting-tokens",
             Self::InvalidAuthorizationHeader => "invalid-authorization-header",
@@ -343,6 +365,10 @@ pub enum ConfigError {
     /// store returned the wrong tenant's key, or a caller passed one.
     #[error("the key belongs to another tenant than the token's issuer")]
     KeyTenantMismatch,
+    /// A configured Forge app id is not `ari:cloud:ecosystem::app/<id>`: no Forge Invocation
+    /// Token could name it as its audience.
+    #[error("the forge app id is not ari:cloud:ecosystem::app/<id>")]
+    InvalidAppId,
 }
 
 impl ConfigError {
@@ -356,6 +382,7 @@ impl ConfigError {
             Self::IdenticalLifecyclePaths => "identical-lifecycle-paths",
             Self::NotALifecyclePath => "not-a-lifecycle-path",
             Self::KeyTenantMismatch => "key-tenant-mismatch",
+            Self::InvalidAppId => "invalid-app-id",
         }
     }
 }
@@ -467,6 +494,14 @@ pub enum Claim {
     Qsh,
     /// `context`: an object (with `user.accountId` when present).
     Context,
+    /// `app`: a Forge Invocation Token's app, installation, environment and module.
+    App,
+    /// `jti`: the token's id.
+    Jti,
+    /// `principal`: the account id of the user a Forge UI module acts for.
+    Principal,
+    /// `icLabel`: the Isolated Cloud a Forge Invocation Token comes from.
+    IcLabel,
 }
 
 impl fmt::Display for Claim {
@@ -480,6 +515,10 @@ impl fmt::Display for Claim {
             Self::Nbf => "nbf",
             Self::Qsh => "qsh",
             Self::Context => "context",
+            Self::App => "app",
+            Self::Jti => "jti",
+            Self::Principal => "principal",
+            Self::IcLabel => "icLabel",
         })
     }
 }
@@ -611,6 +650,10 @@ mod tests {
             Error::AudienceMismatch,
             Error::WrongLifecycleEvent,
             Error::InvalidLifecyclePayload(PayloadDefect::MissingField("sharedSecret")),
+            Error::ForgeIssuerMismatch,
+            Error::AppIdMismatch,
+            Error::InvalidOAuthToken,
+            Error::InvalidBearerHeader,
             Error::MissingToken,
             Error::ConflictingTokens,
             Error::InvalidAuthorizationHeader,
@@ -621,6 +664,7 @@ mod tests {
             Error::Config(ConfigError::IdenticalLifecyclePaths),
             Error::Config(ConfigError::KeyTenantMismatch),
             Error::Config(ConfigError::NotALifecyclePath),
+            Error::Config(ConfigError::InvalidAppId),
             Error::Unavailable(Unavailable::SecretStore),
             Error::Unavailable(Unavailable::Key { reason: "r" }),
         ];
@@ -668,6 +712,10 @@ mod tests {
                 | Error::AudienceMismatch
                 | Error::WrongLifecycleEvent
                 | Error::InvalidLifecyclePayload(_)
+                | Error::ForgeIssuerMismatch
+                | Error::AppIdMismatch
+                | Error::InvalidOAuthToken
+                | Error::InvalidBearerHeader
                 | Error::MissingToken
                 | Error::ConflictingTokens
                 | Error::InvalidAuthorizationHeader
@@ -678,7 +726,8 @@ mod tests {
                     | ConfigError::EmptySecret
                     | ConfigError::IdenticalLifecyclePaths
                     | ConfigError::KeyTenantMismatch
-                    | ConfigError::NotALifecyclePath,
+                    | ConfigError::NotALifecyclePath
+                    | ConfigError::InvalidAppId,
                 )
                 | Error::Unavailable(Unavailable::SecretStore | Unavailable::Key { .. }) => {}
             }
@@ -726,6 +775,6 @@ mod tests {
                 others += 1;
             }
         }
-        assert_eq!((verdicts, others), (45, 8));
+        assert_eq!((verdicts, others), (49, 9));
     }
 }

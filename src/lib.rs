@@ -60,6 +60,11 @@
 //! - `client`: [`ConnectClient`], which calls the product with every request signed, as the
 //!   app (Connect JWT, `qsh` of exactly the request sent) or as a user (OAuth 2.0 JWT bearer
 //!   grant, access tokens cached), retrying rate-limited requests; on `reqwest` and `rustls`.
+//! - `forge`: [`ForgeVerifier`] for the Forge Invocation Tokens Forge sends a remote
+//!   backend, with Forge's key set ([`JwkSet`], [`JwksCache`]), typed claims
+//!   ([`ForgeClaims`]), the forwarded OAuth tokens ([`ForgeOAuthToken`]) and the link to the
+//!   Connect tenant of the same installation ([`VerifiedInvocation::linked_tenant`]).
+//! - `forge-http`: `HttpJwksSource`, fetching Forge's key set over HTTPS.
 //!
 //! # Security
 //!
@@ -82,7 +87,13 @@ pub mod dangerous;
 mod diagnosis;
 mod error;
 mod extract;
+#[cfg(feature = "signed-install-http")]
+mod fetch;
 mod find;
+#[cfg(feature = "signed-install")]
+mod flight;
+#[cfg(feature = "forge")]
+mod forge;
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(feature = "signed-install")]
@@ -111,6 +122,16 @@ pub use client::{
 pub use diagnosis::{diagnose, Cause, Diagnosis, MAX_DIAGNOSIS_BYTES, MAX_DIAGNOSIS_CANDIDATES};
 pub use error::{Claim, ConfigError, Error, PayloadDefect, QshMismatch, TokenPart, Unavailable};
 pub use extract::{find_token, token_from_authorization, token_from_query};
+#[cfg(feature = "forge")]
+pub use forge::{
+    invocation_token_from_authorization, validate_forge_kid, ForgeApp, ForgeClaims, ForgeContext,
+    ForgeEnvironment, ForgeInstallation, ForgeInstallationContext, ForgeKeyId, ForgeKeySource,
+    ForgeLicense, ForgeModule, ForgeOAuthKind, ForgeOAuthToken, ForgeVerifier, IcLabel,
+    InvocationToken, JwkSet, JwksCache, JwksSource, VerifiedInvocation, FIT_MAX_LIFETIME,
+    FORGE_ISSUER, FORGE_OAUTH_SYSTEM_HEADER, FORGE_OAUTH_USER_HEADER, MAX_JWKS_KEYS, MAX_JWKS_LEN,
+};
+#[cfg(feature = "forge-http")]
+pub use forge::{HttpJwksSource, ATLASSIAN_FORGE_JWKS_URL, IC_LABEL_PLACEHOLDER};
 #[cfg(feature = "signed-install")]
 pub use install::{
     validate_kid, InstallKey, InstallKeySource, InstallToken, InstallVerifier, KeyCache, KeyId,

@@ -283,8 +283,20 @@ impl Verifier {
     /// The time rules (`exp`, `iat`, `nbf`, leeway, maximum lifetime), shared with the
     /// signed-install verifier.
     pub(crate) fn check_time(&self, claims: &Claims, now: UnixTime) -> Result<(), Error> {
+        self.check_validity(claims.iat(), claims.exp(), claims.nbf(), now)
+    }
+
+    /// [`check_time`](Self::check_time) on the dates alone, for tokens whose claims are not
+    /// Connect [`Claims`] (Forge Invocation Tokens).
+    pub(crate) fn check_validity(
+        &self,
+        iat: UnixTime,
+        exp: UnixTime,
+        nbf: Option<UnixTime>,
+        now: UnixTime,
+    ) -> Result<(), Error> {
         let now = now.as_secs();
-        let (iat, exp) = (claims.iat().as_secs(), claims.exp().as_secs());
+        let (iat, exp) = (iat.as_secs(), exp.as_secs());
         // Dates are capped at year 9999 and leeway at 300 s, so these additions cannot
         // overflow; saturating keeps them total all the same.
         if now >= exp.saturating_add(self.leeway) {
@@ -293,7 +305,7 @@ impl Verifier {
         if iat > now.saturating_add(self.leeway) {
             return Err(Error::IssuedInFuture { iat, now });
         }
-        if let Some(nbf) = claims.nbf() {
+        if let Some(nbf) = nbf {
             let nbf = nbf.as_secs();
             if nbf >= exp {
                 return Err(Error::EmptyValidity);

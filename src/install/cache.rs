@@ -2,9 +2,6 @@
 //! key id at the same moment, the source is asked once; failures are kept only briefly.
 
 use core::fmt;
-use core::future::Future;
-use core::pin::Pin;
-use core::task::{Context, Poll, Waker};
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -13,6 +10,7 @@ use super::key::InstallKey;
 use super::key_id::KeyId;
 use super::source::InstallKeySource;
 use crate::error::{Error, Unavailable};
+use crate::flight::{self, Flight};
 
 /// Key ids kept by default.
 const DEFAULT_CAPACITY: usize = 64;
@@ -83,8 +81,8 @@ struct Slots {
 }
 
 enum Slot {
-    /// The source is being asked; these tasks wait for the answer.
-    Fetching { fetch: u64, waiters: Vec<Waker> },
+    /// The source is being asked; other tasks wait for the answer.
+    Fetching(Flight),
     /// The source's answer; `expires` is `None` for a TTL too long to represent.
     Done {
         fetch: u64,
@@ -175,7 +173,7 @@ impl<S> KeyCache<S> {
     pub fn clear(&self) {
         self.lock()
             .by_kid
-            .retain(|_, slot| matches!(slot, Slot::Fetching { .. }));
+            .retain(|_, slot| matches!(slot, Slot::Fetching(_)));
     }
 
     /// The cache is never left inconsistent while locked (no code that can panic runs under
@@ -190,7 +188,7 @@ impl<S> KeyCache<S> {
         let now = Instant::now();
         let mut slots = self.lock();
         match slots.by_kid.get(kid) {
-            Some(Slot::Fetching { fetch, .. }) => return Lookup::Wait(*fetch),
+            Some(Slot::Fetching(flight)) => return Lookup::Wait(flight.id()),
             Some(Slot::Done {
                 fetch,
                 answer,
@@ -213,13 +211,9 @@ impl<S> KeyCache<S> {
         }
         let fetch = slots.next_fetch;
         slots.next_fetch = fetch.wrapping_add(1);
-        slots.by_kid.insert(
-            kid.clone(),
-            Slot::Fetching {
-                fetch,
-                waiters: Vec::new(),
-            },
-        );
+        slots
+            .by_kid
+            .insert(kid.clone(), Slot::Fetching(Flight::new(fetch)));
         Lookup::Fetch(Some(fetch))
     }
 }
@@ -243,7 +237,7 @@ impl Slots {
                 Slot::Done {
                     answer, expires, ..
                 } => Some(((answer.is_ok(), expires.is_none(), *expires), kid)),
-                Slot::Fetching { .. } => None,
+                Slot::Fetching(_) => None,
             })
             .min_by_key(|(rank, _)| *rank)
             .map(|(_, kid)| kid.clone());
@@ -275,11 +269,13 @@ impl<S: InstallKeySource + Sync> InstallKeySource for KeyCache<S> {
                     return answer;
                 }
                 Lookup::Wait(fetch) => {
-                    WaitForFetch {
-                        cache: self,
-                        kid,
-                        fetch,
-                    }
+                    flight::landed(|waker| match self.lock().by_kid.get_mut(kid) {
+                        Some(Slot::Fetching(flight)) if flight.id() == fetch => {
+                            flight.wait(waker);
+                            true
+                        }
+                        _ => false,
+                    })
                     .await;
                     waited_for = Some(fetch);
                 }
@@ -319,13 +315,13 @@ impl<S> PendingFetch<'_, S> {
         if core::mem::replace(&mut self.released, true) {
             return;
         }
-        let waiters = {
+        let landed = {
             let mut slots = self.cache.lock();
             slots.in_flight = slots.in_flight.saturating_sub(1);
             let ours = self.fetch.is_some_and(|fetch| {
                 matches!(
                     slots.by_kid.get(self.kid),
-                    Some(Slot::Fetching { fetch: f, .. }) if *f == fetch
+                    Some(Slot::Fetching(flight)) if flight.id() == fetch
                 )
             });
             let previous = match (ours, with) {
@@ -334,41 +330,19 @@ impl<S> PendingFetch<'_, S> {
                 (true, None) => slots.by_kid.remove(self.kid),
             };
             match previous {
-                Some(Slot::Fetching { waiters, .. }) => waiters,
-                _ => Vec::new(),
+                Some(Slot::Fetching(flight)) => Some(flight),
+                _ => None,
             }
         };
-        waiters.into_iter().for_each(Waker::wake);
+        if let Some(flight) = landed {
+            flight.land();
+        }
     }
 }
 
 impl<S> Drop for PendingFetch<'_, S> {
     fn drop(&mut self) {
         self.release(None);
-    }
-}
-
-/// Resolves once fetch number `fetch` of `kid` is no longer under way.
-struct WaitForFetch<'c, S> {
-    cache: &'c KeyCache<S>,
-    kid: &'c KeyId,
-    fetch: u64,
-}
-
-impl<S> Future for WaitForFetch<'_, S> {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut slots = self.cache.lock();
-        match slots.by_kid.get_mut(self.kid) {
-            Some(Slot::Fetching { fetch, waiters }) if *fetch == self.fetch => {
-                if !waiters.iter().any(|waker| waker.will_wake(cx.waker())) {
-                    waiters.push(cx.waker().clone());
-                }
-                Poll::Pending
-            }
-            _ => Poll::Ready(()),
-        }
     }
 }
 

@@ -5,12 +5,13 @@ use core::fmt;
 use core::future::Future;
 use std::time::Duration;
 
-use reqwest::{redirect, Client, StatusCode, Url};
+use reqwest::{Client, Url};
 
 use super::key::InstallKey;
 use super::key_id::KeyId;
 use super::source::InstallKeySource;
-use crate::error::{ConfigError, Error, Unavailable};
+use crate::error::Error;
+use crate::fetch::{self, Fetched};
 
 /// Where Atlassian publishes the public keys of signed-install tokens: the key of `kid` is
 /// served at `<this>/<kid>` as a PEM `PUBLIC KEY`.
@@ -18,12 +19,6 @@ pub const ATLASSIAN_INSTALL_KEYS_URL: &str = "https://connect-install-keys.atlas
 
 /// Longest key-server response read, in bytes: an 8192-bit key's PEM is about 1.5 KiB.
 pub const MAX_KEY_RESPONSE_LEN: usize = 16 * 1024;
-
-/// Default limit on one whole fetch (connecting, TLS, request, response).
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Default limit on connecting (TCP and TLS) to the key server.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Fetches the public key of a `kid` from `<base>/<kid>`: by default Atlassian's key server,
 /// [`ATLASSIAN_INSTALL_KEYS_URL`].
@@ -57,7 +52,7 @@ impl HttpKeySource {
     ///
     /// # Errors
     ///
-    /// [`Unavailable::Key`] if the HTTP client cannot be built (no TLS roots, say).
+    /// [`Unavailable::Key`](crate::Unavailable::Key) if the HTTP client cannot be built (no TLS roots, say).
     pub fn new() -> Result<Self, Error> {
         Self::with_base_url(ATLASSIAN_INSTALL_KEYS_URL)
     }
@@ -67,28 +62,15 @@ impl HttpKeySource {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::InvalidBaseUrl`] unless `base_url` is an `https://` URL without query,
+    /// [`ConfigError::InvalidBaseUrl`](crate::ConfigError::InvalidBaseUrl) unless `base_url` is an `https://` URL without query,
     /// fragment or credentials (or `http://` to `localhost`, `127.0.0.1` or `[::1]`);
-    /// [`Unavailable::Key`] if the HTTP client cannot be built.
+    /// [`Unavailable::Key`](crate::Unavailable::Key) if the HTTP client cannot be built.
     pub fn with_base_url(base_url: &str) -> Result<Self, Error> {
-        let base = key_server_base(base_url)?;
-        let mut builder = Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .redirect(redirect::Policy::none())
-            .https_only(base.scheme() == "https");
-        if is_loopback(&base) {
-            // A proxy from the environment cannot reach this machine's loopback.
-            builder = builder.no_proxy();
-        }
-        let client = builder.build().map_err(|_| {
-            Error::Unavailable(Unavailable::Key {
-                reason: "the http client could not be built",
-            })
-        })?;
+        let base = fetch::key_server_url(base_url)?;
         Ok(Self {
-            client,
+            client: fetch::client_for(&base)?,
             base,
-            timeout: DEFAULT_TIMEOUT,
+            timeout: fetch::DEFAULT_TIMEOUT,
         })
     }
 
@@ -127,41 +109,17 @@ impl HttpKeySource {
     }
 
     async fn fetch(&self, kid: &KeyId) -> Result<InstallKey, Error> {
-        let mut response = self
-            .client
-            .get(self.url_of(kid))
-            .timeout(self.timeout)
-            .send()
-            .await
-            .map_err(|error| unavailable(&error))?;
-        match response.status() {
-            StatusCode::OK => {}
-            StatusCode::NOT_FOUND => return Err(Error::UnknownKeyId),
-            status if status.is_redirection() => {
-                return Err(Error::Unavailable(Unavailable::Key {
-                    reason: "the key server answered with a redirect",
-                }))
-            }
-            _ => {
-                return Err(Error::Unavailable(Unavailable::Key {
-                    reason: "the key server answered with an error status",
-                }))
-            }
-        }
-        if response
-            .content_length()
-            .is_some_and(|len| len > MAX_KEY_RESPONSE_LEN as u64)
-        {
-            return Err(too_large());
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| unavailable(&e))? {
-            if body.len() + chunk.len() > MAX_KEY_RESPONSE_LEN {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
-        let pem = core::str::from_utf8(&body).map_err(|_| Error::InvalidPublicKey {
+        let fetched = fetch::get(
+            &self.client,
+            self.url_of(kid),
+            self.timeout,
+            MAX_KEY_RESPONSE_LEN,
+        )
+        .await?;
+        let Fetched::Body { bytes, .. } = fetched else {
+            return Err(Error::UnknownKeyId);
+        };
+        let pem = core::str::from_utf8(&bytes).map_err(|_| Error::InvalidPublicKey {
             reason: "not a pem public key",
         })?;
         InstallKey::from_pem(pem)
@@ -181,41 +139,4 @@ impl fmt::Debug for HttpKeySource {
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
-}
-
-fn is_loopback(url: &Url) -> bool {
-    matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
-}
-
-/// Parses and checks a key server's base URL.
-fn key_server_base(base_url: &str) -> Result<Url, Error> {
-    let url = Url::parse(base_url).map_err(|_| Error::Config(ConfigError::InvalidBaseUrl))?;
-    let scheme_allowed = url.scheme() == "https" || (url.scheme() == "http" && is_loopback(&url));
-    let plain = url.query().is_none()
-        && url.fragment().is_none()
-        && url.username().is_empty()
-        && url.password().is_none()
-        && !url.cannot_be_a_base();
-    if scheme_allowed && plain {
-        Ok(url)
-    } else {
-        Err(Error::Config(ConfigError::InvalidBaseUrl))
-    }
-}
-
-fn unavailable(error: &reqwest::Error) -> Error {
-    let reason = if error.is_timeout() {
-        "the key server did not answer in time"
-    } else if error.is_connect() {
-        "the key server could not be reached"
-    } else {
-        "the key server's answer could not be read"
-    };
-    Error::Unavailable(Unavailable::Key { reason })
-}
-
-fn too_large() -> Error {
-    Error::Unavailable(Unavailable::Key {
-        reason: "the key server's answer is too large",
-    })
 }

@@ -133,6 +133,28 @@ impl InstallKey {
         Self::from_rsa_public_key(rsa_public_key)
     }
 
+    /// An RSA public key from its modulus and exponent as unsigned big-endian bytes (the
+    /// decoded `n` and `e` of a JSON Web Key), with the same checks as
+    /// [`from_pem`](Self::from_pem): they are encoded as a DER `RSAPublicKey` and read back by
+    /// the same reader. A leading zero byte is refused: RFC 7518 §6.3.1 requires the minimal encoding.
+    #[cfg_attr(not(feature = "forge"), allow(dead_code))]
+    pub(crate) fn from_modulus_exponent(modulus: &[u8], exponent: &[u8]) -> Result<Self, Error> {
+        if modulus.first() == Some(&0) || exponent.first() == Some(&0) {
+            return Err(invalid("modulus or exponent not minimally encoded"));
+        }
+        // Longer moduli are refused by the checks below anyway; this bounds the allocation.
+        if modulus.len() > MAX_RSA_BITS / 8 + 1 || exponent.len() > 8 {
+            return Err(invalid("modulus longer than 8192 bits"));
+        }
+        let mut body = Vec::with_capacity(modulus.len() + exponent.len() + 16);
+        der_unsigned_integer(modulus, &mut body);
+        der_unsigned_integer(exponent, &mut body);
+        let mut der = Vec::with_capacity(body.len() + 4);
+        der_header(TAG_SEQUENCE, body.len(), &mut der);
+        der.extend_from_slice(&body);
+        Self::from_rsa_public_key(&der)
+    }
+
     /// Checks a DER `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }`.
     fn from_rsa_public_key(der: &[u8]) -> Result<Self, Error> {
         let mut outer = Der::new(der);
@@ -225,6 +247,30 @@ fn positive_integer(content: &[u8]) -> Result<&[u8], Error> {
     }
 }
 
+/// Appends a DER tag and length (short form, or long form of one or two bytes).
+#[cfg_attr(not(feature = "forge"), allow(dead_code))]
+fn der_header(tag: u8, len: usize, out: &mut Vec<u8>) {
+    out.push(tag);
+    match len {
+        0..=0x7F => out.push(len as u8),
+        0x80..=0xFF => out.extend_from_slice(&[0x81, len as u8]),
+        _ => out.extend_from_slice(&[0x82, (len >> 8) as u8, len as u8]),
+    }
+}
+
+/// Appends `bytes` (unsigned, big-endian) as a DER INTEGER: a zero byte goes in front when
+/// the top bit is set, and nothing else changes, so a non-minimal input stays non-minimal
+/// and [`positive_integer`] refuses it.
+#[cfg_attr(not(feature = "forge"), allow(dead_code))]
+fn der_unsigned_integer(bytes: &[u8], out: &mut Vec<u8>) {
+    let pad = bytes.first().is_some_and(|b| b & 0x80 != 0);
+    der_header(TAG_INTEGER, bytes.len() + usize::from(pad), out);
+    if pad {
+        out.push(0);
+    }
+    out.extend_from_slice(bytes);
+}
+
 /// Bit length of a big-endian unsigned integer without leading zero bytes.
 fn bit_length(bytes: &[u8]) -> usize {
     match bytes.first() {
@@ -303,6 +349,55 @@ mod tests {
         ] {
             assert!(Der::new(bad).read(TAG_INTEGER).is_err(), "{bad:02x?}");
         }
+    }
+
+    #[test]
+    fn components_take_the_der_checks() {
+        // A 2048-bit odd modulus with the top bit set, exponent 65537.
+        let mut n = vec![0xC5; 256];
+        n[255] = 0x01;
+        let key = InstallKey::from_modulus_exponent(&n, &[1, 0, 1]).unwrap();
+        assert_eq!(key.bits(), 2048);
+        let mut padded = vec![0];
+        padded.extend_from_slice(&n);
+        let non_minimal = invalid("modulus or exponent not minimally encoded");
+        assert_eq!(
+            InstallKey::from_modulus_exponent(&padded, &[1, 0, 1]).unwrap_err(),
+            non_minimal
+        );
+        assert_eq!(
+            InstallKey::from_modulus_exponent(&n, &[0, 1, 0, 1]).unwrap_err(),
+            non_minimal
+        );
+        assert_eq!(
+            InstallKey::from_modulus_exponent(&n, &[0]).unwrap_err(),
+            non_minimal
+        );
+        assert_eq!(
+            InstallKey::from_modulus_exponent(&n[..128], &[1, 0, 1]).unwrap_err(),
+            Error::WeakPublicKey {
+                bits: 1024,
+                min: MIN_RSA_BITS
+            }
+        );
+        assert_eq!(
+            InstallKey::from_modulus_exponent(&n, &[1]).unwrap_err(),
+            invalid("unusable public exponent")
+        );
+        assert_eq!(
+            InstallKey::from_modulus_exponent(&n, &[]).unwrap_err(),
+            invalid("malformed der")
+        );
+        assert_eq!(
+            InstallKey::from_modulus_exponent(&[], &[1, 0, 1]).unwrap_err(),
+            invalid("malformed der")
+        );
+        let mut even = n.clone();
+        even[255] = 0x02;
+        assert_eq!(
+            InstallKey::from_modulus_exponent(&even, &[1, 0, 1]).unwrap_err(),
+            invalid("even modulus")
+        );
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub use payload::{LifecyclePayload, MAX_LIFECYCLE_BODY};
 pub use source::InstallKeySource;
 
 /// The one algorithm of signed-install tokens.
-const RS256: &str = "RS256";
+pub(crate) const RS256: &str = "RS256";
 
 /// A lifecycle token whose form, RS256 header, `kid` and claim types have been checked, but
 /// not yet its signature: only its key id may be read, to find the public key.
@@ -433,7 +433,8 @@ fn base_url(url: &str) -> Result<String, Error> {
 }
 
 /// Checks an RS256 signature segment: the modulus length, canonical base64url, then `ring`.
-fn verify_rs256(key: &InstallKey, segments: &Segments<'_>) -> Result<(), Error> {
+/// Shared with the Forge Invocation Token verifier.
+pub(crate) fn verify_rs256(key: &InstallKey, segments: &Segments<'_>) -> Result<(), Error> {
     // n bytes are ceil(4n/3) unpadded base64url characters; any other length cannot be a
     // signature by this key (a byte prepended or stripped, say).
     if segments.signature.len() != (key.signature_len() * 4).div_ceil(3) {
