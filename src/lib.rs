@@ -57,6 +57,14 @@
 //!   ([`MemoryTenantStore`], or one chosen by URL with [`open_tenant_store`]).
 //! - `sqlite`: `SqliteTenantStore`, tenants in an SQLite file (SQLite compiled in).
 //! - `postgres`: `PostgresTenantStore`, tenants in PostgreSQL, shared by several instances.
+//! - `http`: [`http::canonical_request`] and [`http::authorization`] (and the
+//!   [`http::RequestExt`] methods) build the canonical request and find the token straight
+//!   from an `http` 1.x `Request` or `Parts`, the URI hashed as received.
+//! - `axum`: axum 0.8 extractors whose type is the route's policy
+//!   ([`axum::ConnectRequest`], [`axum::ConnectContext`], [`axum::ConnectRequestOrContext`]),
+//!   the tenant store and verifier from app state ([`axum::ConnectAuth`]), rejections that
+//!   answer 401/503/500 ([`axum::ConnectRejection`]), and the same as a tower layer
+//!   ([`axum::ConnectLayer`]). Implies `http` and `signed-install`.
 //! - `client`: [`ConnectClient`], which calls the product with every request signed, as the
 //!   app (Connect JWT, `qsh` of exactly the request sent) or as a user (OAuth 2.0 JWT bearer
 //!   grant, access tokens cached), retrying rate-limited requests; on `reqwest` and `rustls`.
