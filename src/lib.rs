@@ -53,6 +53,8 @@
 //! - `signed-install`: [`InstallVerifier`] for the RS256 tokens of the `installed` and
 //!   `uninstalled` lifecycle callbacks, given the public key of the token's `kid`
 //!   ([`InstallToken`], [`InstallKey`], [`LifecyclePayload`]); RSA from `ring`.
+//! - `session`: short-lived app session tokens for an app's own front end, revocable at once
+//!   ([`session`]); `session-redis`: their revocations shared by every instance through Redis.
 //!
 //! # Security
 //!
@@ -82,6 +84,10 @@ mod jws;
 mod qsh;
 mod query;
 mod secret;
+#[cfg(feature = "session")]
+pub mod session;
+#[path = "session/marker.rs"]
+mod session_marker;
 mod sign;
 #[cfg(feature = "signed-install")]
 mod tenant;
