@@ -165,7 +165,11 @@ impl LocalState {
         now: u64,
     ) -> bool {
         self.purge_if_due(now);
-        let needed = usize::from(holders) + usize::from(mode == Mode::Allowlist);
+        let known_holder = self
+            .tenants
+            .get(session.client_key())
+            .is_some_and(|t| t.holders.contains_key(session.account_id()));
+        let needed = usize::from(holders && !known_holder) + usize::from(mode == Mode::Allowlist);
         if self.records + needed > capacity {
             self.purge(now);
             if self.records + needed > capacity {
