@@ -133,18 +133,20 @@ impl fmt::Debug for RedisConfig {
 /// against that copy under a read lock. The copy is kept current by a subscription to
 /// `P revocations`; pub/sub is at-most-once, so whenever the subscription drops (or a ping
 /// on it goes unanswered for the timeout) the copy is declared stale and the instance:
-/// reconnects, subscribes, **writes its own marks back** (so a Redis that restarted empty
-/// regains them from any instance that survived), reads all marks again, and only then
-/// answers checks again. In allowlist mode, a session record not yet cached is looked up
+/// reconnects, subscribes, **writes its own marks back and publishes them** (so a Redis that
+/// restarted empty regains them from any instance that survived, and a revocation made
+/// while Redis was unreachable reaches every instance), reads all marks again, and only
+/// then answers checks again. In allowlist mode, a session record not yet cached is looked up
 /// once (`ZSCORE`) and cached; the cache is dropped with the subscription.
 ///
 /// **While Redis is unreachable, or the copy is being re-read, every check fails closed**
 /// with [`Unavailable::RevocationStore`](crate::Unavailable::RevocationStore) (HTTP 503): no
 /// session revoked before or during the outage is accepted, at the price that no session
 /// token is accepted on any instance until Redis is back and the copy re-read (product
-/// tokens are not affected). A revocation made meanwhile is applied to the local copy
-/// and reported as failed (retry it; the product retries webhooks); minting records
-/// nothing and fails with the same error. A Redis restart without persistence loses the
+/// tokens are not affected). A revocation made meanwhile is applied to the local copy,
+/// reported as failed (retry it; the product retries webhooks), and spreads to the other
+/// instances when this one synchronizes again; minting records nothing and fails with the
+/// same error. A Redis restart without persistence loses the
 /// records of allowlist mode (users reload the page), never the marks while one instance
 /// holds them.
 pub struct RedisRevocationStore {
@@ -633,10 +635,17 @@ async fn follow(shared: &Shared) -> Result<(), Dropped> {
     let mut pipe = redis::pipe();
     pipe.atomic();
     for mark in &ours {
+        let member = mark_member(mark);
         pipe.cmd("ZADD")
             .arg(&shared.keys.marks)
             .arg(mark.keep_until)
-            .arg(mark_member(mark))
+            .arg(&member)
+            .ignore();
+        // Instances already synchronized learn it too (a revocation made here while Redis
+        // was unreachable, or marks a restarted server lost).
+        pipe.cmd("PUBLISH")
+            .arg(&shared.keys.channel)
+            .arg(format!("{} {member}", mark.keep_until))
             .ignore();
     }
     pipe.cmd("ZREMRANGEBYSCORE")
@@ -691,7 +700,7 @@ async fn follow(shared: &Shared) -> Result<(), Dropped> {
                 }
             }
             _ = ping.tick() => {
-                if within(timeout, sink.ping::<String>()).await.is_err() {
+                if within(timeout, sink.ping::<redis::Value>()).await.is_err() {
                     return Ok(());
                 }
             }
