@@ -41,7 +41,7 @@ use crate::time::UnixTime;
 /// use atlassian_connect_jwt::{BasePath, MemoryTenantStore};
 /// use axum::extract::{FromRef, State};
 /// use axum::routing::{get, post};
-/// use axum::{Json, Router};
+/// use axum::Router;
 ///
 /// #[derive(Clone)]
 /// struct AppState {
