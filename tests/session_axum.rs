@@ -12,14 +12,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use app::*;
-use atlassian_connect_jwt::axum::{user_deleted_webhook, AppSession, ConnectAuth, ConnectRejection, ConnectRequest};
+use atlassian_connect_jwt::axum::{
+    user_deleted_webhook, AppSession, ConnectAuth, ConnectRejection, ConnectRequest,
+};
 use atlassian_connect_jwt::session::{
     MemoryRevocationStore, Mode, Resource, RevocationStore, Sessions,
 };
-use atlassian_connect_jwt::{BasePath, CanonicalRequest, Signer, TenantStore, UnixTime, Verifier, QshPolicy};
+use atlassian_connect_jwt::{
+    BasePath, CanonicalRequest, QshPolicy, Signer, TenantStore, UnixTime, Verifier,
+};
 use axum::extract::{FromRef, Path, State};
-use axum::routing::{get, post};
 use axum::http::Uri;
+use axum::routing::{get, post};
 use axum::Router;
 
 #[derive(Clone)]
@@ -109,9 +113,15 @@ async fn load_panel(origin: &str, query: &str, user: Option<&str>) -> String {
     if let Some(user) = user {
         signer = signer.with_subject(user);
     }
-    let token = signer.sign_request(&request, &tenant_key(), UnixTime::now()).unwrap();
+    let token = signer
+        .sign_request(&request, &tenant_key(), UnixTime::now())
+        .unwrap();
     let separator = if query.is_empty() { '?' } else { '&' };
-    let answer = get_with(&format!("{origin}{target}{separator}jwt={}", token.as_str()), &[]).await;
+    let answer = get_with(
+        &format!("{origin}{target}{separator}jwt={}", token.as_str()),
+        &[],
+    )
+    .await;
     assert_eq!(answer.status, 200, "{answer:?}");
     answer.body
 }
@@ -139,7 +149,11 @@ async fn the_panel_mints_and_the_api_accepts_the_bearer_token() {
     let answer = bearer(&format!("{origin}/api/session/whoami"), &token).await;
     assert_eq!(answer, Answer::ok(whoami_body(ACCOUNT)));
     // The scheme in any case.
-    let answer = get_with(&format!("{origin}/api/session/whoami"), &[&format!("bearer {token}")]).await;
+    let answer = get_with(
+        &format!("{origin}/api/session/whoami"),
+        &[&format!("bearer {token}")],
+    )
+    .await;
     assert_eq!(answer.status, 200);
 }
 
@@ -157,17 +171,39 @@ async fn every_refusal_is_a_401_with_a_bearer_challenge() {
             body: "missing-token".to_owned()
         }
     );
-    for header in [format!("JWT {token}"), "Bearer ".to_owned(), format!("Bearer\t{token}"), token.clone()] {
-        assert_eq!(get_with(&url, &[&header]).await, refused("invalid-bearer-header"), "{header}");
+    for header in [
+        format!("JWT {token}"),
+        "Bearer ".to_owned(),
+        format!("Bearer\t{token}"),
+        token.clone(),
+    ] {
+        assert_eq!(
+            get_with(&url, &[&header]).await,
+            refused("invalid-bearer-header"),
+            "{header}"
+        );
     }
     // One space only: a second one is part of the token, as on Connect routes.
-    assert_eq!(bearer(&url, &format!(" {token}")).await, refused("malformed-token"));
-    let twice = format!("Bearer {token}");
-    assert_eq!(get_with(&url, &[&twice, &twice]).await, refused("invalid-bearer-header"));
-    // A product token, of either kind, is not a session token.
-    assert_eq!(bearer(&url, &context_token(&tenant_key())).await, refused("not-a-session-token"));
     assert_eq!(
-        bearer(&url, &request_token(&tenant_key(), "GET", "/api/session/whoami")).await,
+        bearer(&url, &format!(" {token}")).await,
+        refused("malformed-token")
+    );
+    let twice = format!("Bearer {token}");
+    assert_eq!(
+        get_with(&url, &[&twice, &twice]).await,
+        refused("invalid-bearer-header")
+    );
+    // A product token, of either kind, is not a session token.
+    assert_eq!(
+        bearer(&url, &context_token(&tenant_key())).await,
+        refused("not-a-session-token")
+    );
+    assert_eq!(
+        bearer(
+            &url,
+            &request_token(&tenant_key(), "GET", "/api/session/whoami")
+        )
+        .await,
         refused("not-a-session-token")
     );
     // A session token is not a product token: the iframe route refuses it with its own code.
@@ -194,21 +230,40 @@ async fn every_refusal_is_a_401_with_a_bearer_challenge() {
     };
     let past = UnixTime::from_secs(UnixTime::now().as_secs() - 400);
     let expired = sessions
-        .mint(&verified_at(TENANT, &tenant_key(), past), &tenant_key(), None, past)
+        .mint(
+            &verified_at(TENANT, &tenant_key(), past),
+            &tenant_key(),
+            None,
+            past,
+        )
         .await
         .unwrap();
-    assert_eq!(bearer(&url, expired.as_str()).await, refused("session-expired"));
+    assert_eq!(
+        bearer(&url, expired.as_str()).await,
+        refused("session-expired")
+    );
     for (client_key, secret) in [(GONE, GONE_SECRET), (STRANGER, "stranger-secret")] {
         let key = key(client_key, secret);
         let foreign = sessions
-            .mint(&verified_at(client_key, &key, UnixTime::now()), &key, None, UnixTime::now())
+            .mint(
+                &verified_at(client_key, &key, UnixTime::now()),
+                &key,
+                None,
+                UnixTime::now(),
+            )
             .await
             .unwrap();
-        assert_eq!(bearer(&url, foreign.as_str()).await, refused("unknown-issuer"), "{client_key}");
+        assert_eq!(
+            bearer(&url, foreign.as_str()).await,
+            refused("unknown-issuer"),
+            "{client_key}"
+        );
     }
     // An iframe load that names no user mints nothing.
     let request = CanonicalRequest::from_target("GET", "/panel", None).unwrap();
-    let anonymous = Signer::new(TENANT).sign_request(&request, &tenant_key(), UnixTime::now()).unwrap();
+    let anonymous = Signer::new(TENANT)
+        .sign_request(&request, &tenant_key(), UnixTime::now())
+        .unwrap();
     assert_eq!(
         get_with(&format!("{origin}/panel?jwt={}", anonymous.as_str()), &[]).await,
         Answer::refused("missing-claim")
@@ -225,7 +280,10 @@ async fn a_resource_bound_token_serves_only_its_resource() {
     );
     // The handler maps the mismatch through the shared rejection (a JWT route's challenge).
     let answer = bearer(&format!("{origin}/api/issue/10002"), &token).await;
-    assert_eq!((answer.status, answer.body.as_str()), (401, "session-resource-mismatch"));
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (401, "session-resource-mismatch")
+    );
 }
 
 /// POSTs a `user_deleted` webhook as the product does (request-bound, in the header).
@@ -271,7 +329,12 @@ async fn the_user_deleted_webhook_revokes_at_once() {
     let context = post_body(&target, &context_token(&tenant_key()), "{}".to_owned()).await;
     assert_eq!(context, Answer::refused("context-token-not-allowed"));
     let token = request_token(&tenant_key(), "POST", "/webhooks/user-deleted");
-    let bad = post_body(&target, &token, r#"{"webhookEvent":"user_deleted","user":{}}"#.to_owned()).await;
+    let bad = post_body(
+        &target,
+        &token,
+        r#"{"webhookEvent":"user_deleted","user":{}}"#.to_owned(),
+    )
+    .await;
     assert_eq!(bad, Answer::failed(400, "invalid-webhook-payload"));
     assert_eq!(bearer(&url, &gone).await.status, 200);
 
@@ -286,9 +349,14 @@ async fn a_revocation_store_that_cannot_answer_is_a_503() {
     #[cfg(feature = "session-redis")]
     {
         use atlassian_connect_jwt::session::{RedisConfig, RedisRevocationStore};
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let store = RedisRevocationStore::connect(
-            RedisConfig::new(format!("redis://127.0.0.1:{port}/")).with_timeout(Duration::from_millis(100)),
+            RedisConfig::new(format!("redis://127.0.0.1:{port}/"))
+                .with_timeout(Duration::from_millis(100)),
         )
         .await
         .unwrap();
@@ -305,7 +373,11 @@ async fn a_revocation_store_that_cannot_answer_is_a_503() {
         assert_eq!(answer, Answer::failed(503, "revocation-store-unavailable"));
     }
     // The tenant store down is a 503 too.
-    let origin = start_with(Arc::new(FailingStore), Arc::new(MemoryRevocationStore::new(Mode::Denylist))).await;
+    let origin = start_with(
+        Arc::new(FailingStore),
+        Arc::new(MemoryRevocationStore::new(Mode::Denylist)),
+    )
+    .await;
     let elsewhere = start_app().await;
     let session = load_panel(&elsewhere, "", Some(ACCOUNT)).await;
     let answer = bearer(&format!("{origin}/api/session/whoami"), &session).await;
@@ -319,24 +391,39 @@ async fn a_revocation_store_that_cannot_answer_is_a_503() {
 async fn a_webhook_on_one_instance_revokes_on_the_other() {
     use atlassian_connect_jwt::session::{RedisConfig, RedisRevocationStore};
     let Ok(url) = std::env::var("TEST_REDIS_URL") else {
-        assert!(std::env::var("REQUIRE_REDIS").as_deref() != Ok("1"), "REQUIRE_REDIS=1 but TEST_REDIS_URL is unset");
-        eprintln!("\n{0}\nSKIPPED: two instances over HTTP need TEST_REDIS_URL\n{0}\n", "!".repeat(78));
+        assert!(
+            std::env::var("REQUIRE_REDIS").as_deref() != Ok("1"),
+            "REQUIRE_REDIS=1 but TEST_REDIS_URL is unset"
+        );
+        eprintln!(
+            "\n{0}\nSKIPPED: two instances over HTTP need TEST_REDIS_URL\n{0}\n",
+            "!".repeat(78)
+        );
         return;
     };
-    let prefix = format!("test:axum:{}:{}:", std::process::id(), UnixTime::now().as_secs());
+    let prefix = format!(
+        "test:axum:{}:{}:",
+        std::process::id(),
+        UnixTime::now().as_secs()
+    );
     let tenants = seeded_store().await;
     let mut origins = Vec::new();
     for _ in 0..2 {
-        let store = RedisRevocationStore::connect(RedisConfig::new(url.as_str()).with_prefix(prefix.as_str()))
-            .await
-            .unwrap();
+        let store = RedisRevocationStore::connect(
+            RedisConfig::new(url.as_str()).with_prefix(prefix.as_str()),
+        )
+        .await
+        .unwrap();
         assert!(store.wait_synced(Duration::from_secs(5)).await);
         origins.push(start_with(tenants.clone(), Arc::new(store)).await);
     }
     let (a, b) = (&origins[0], &origins[1]);
     let token = load_panel(a, "", Some("557058:leaver")).await;
     let whoami_b = format!("{b}/api/session/whoami");
-    assert_eq!(bearer(&whoami_b, &token).await, Answer::ok(whoami_body("557058:leaver")));
+    assert_eq!(
+        bearer(&whoami_b, &token).await,
+        Answer::ok(whoami_body("557058:leaver"))
+    );
     let delivered = deliver_user_deleted(a, "557058:leaver").await;
     assert_eq!(delivered.status, 204);
     let start = Instant::now();
@@ -347,7 +434,13 @@ async fn a_webhook_on_one_instance_revokes_on_the_other() {
             break;
         }
         assert_eq!(answer.status, 200);
-        assert!(start.elapsed() < Duration::from_secs(2), "never revoked on B");
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "never revoked on B"
+        );
     }
-    eprintln!("over HTTP: instance B refused {:?} after instance A's webhook answered", start.elapsed());
+    eprintln!(
+        "over HTTP: instance B refused {:?} after instance A's webhook answered",
+        start.elapsed()
+    );
 }

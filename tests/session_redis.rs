@@ -41,7 +41,10 @@ async fn instance(url: &str, prefix: &str, mode: Mode) -> (Sessions, Arc<RedisRe
         .with_timeout(Duration::from_millis(300))
         .with_ping_interval(Duration::from_millis(200));
     let store = Arc::new(RedisRevocationStore::connect(config).await.unwrap());
-    assert!(store.wait_synced(Duration::from_secs(5)).await, "not synchronized");
+    assert!(
+        store.wait_synced(Duration::from_secs(5)).await,
+        "not synchronized"
+    );
     (Sessions::new(store.clone()), store)
 }
 
@@ -102,9 +105,14 @@ async fn a_revocation_on_one_instance_is_seen_by_the_other_within_100_ms() {
     }
     // A third instance started later reads every mark at once.
     let (c, _store_c) = instance(&url, &prefix, Mode::Denylist).await;
-    let late = mint_at(&c, A, "user-7", UnixTime::from_secs(UnixTime::now().as_secs() - 20))
-        .await
-        .unwrap();
+    let late = mint_at(
+        &c,
+        A,
+        "user-7",
+        UnixTime::from_secs(UnixTime::now().as_secs() - 20),
+    )
+    .await
+    .unwrap();
     assert_eq!(outcome(&c, &late).await, Err(Error::SessionRevoked));
     assert_eq!(outcome(&c, &bystander).await, Ok(()));
 }
@@ -204,8 +212,18 @@ async fn one_instance_holds_each_tenants_sweep() {
     let interval = Duration::from_millis(300);
     let start = Instant::now();
     let sweeps = [
-        tokio::spawn(UserSweep::new(a.clone(), directory.clone()).with_interval(interval).unwrap().run()),
-        tokio::spawn(UserSweep::new(b.clone(), directory.clone()).with_interval(interval).unwrap().run()),
+        tokio::spawn(
+            UserSweep::new(a.clone(), directory.clone())
+                .with_interval(interval)
+                .unwrap()
+                .run(),
+        ),
+        tokio::spawn(
+            UserSweep::new(b.clone(), directory.clone())
+                .with_interval(interval)
+                .unwrap()
+                .run(),
+        ),
     ];
     tokio::time::sleep(interval * 5 + interval / 2).await;
     directory.deactivate(A, "leaver");
@@ -223,9 +241,15 @@ async fn one_instance_holds_each_tenants_sweep() {
     );
     // One call per tenant per interval in all, not one per instance.
     for calls in [calls_a, calls_b] {
-        assert!(calls <= ticks + 1 && calls + 2 >= ticks, "{calls} calls for {ticks} ticks");
+        assert!(
+            calls <= ticks + 1 && calls + 2 >= ticks,
+            "{calls} calls for {ticks} ticks"
+        );
     }
-    assert!(latency <= interval + Duration::from_millis(150), "{latency:?}");
+    assert!(
+        latency <= interval + Duration::from_millis(150),
+        "{latency:?}"
+    );
     assert_eq!(outcome(&a, &stays).await, Ok(()));
 }
 
@@ -259,7 +283,14 @@ impl Server {
     fn restart(&mut self) {
         let child = Command::new(&self.binary)
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--dir", &std::env::temp_dir().to_string_lossy()])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                &std::env::temp_dir().to_string_lossy(),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -267,7 +298,10 @@ impl Server {
         self.child = Some(child);
         let start = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(5), "redis-server did not start");
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "redis-server did not start"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -297,7 +331,12 @@ struct Seen {
 
 /// Checks `token` on `sessions` every millisecond until `stop`, counting each answer; any
 /// `Ok` for a revoked token is what the test forbids.
-fn watch(sessions: Sessions, token: SessionToken, stop: Arc<AtomicBool>, seen: Arc<Seen>) -> tokio::task::JoinHandle<()> {
+fn watch(
+    sessions: Sessions,
+    token: SessionToken,
+    stop: Arc<AtomicBool>,
+    seen: Arc<Seen>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         while !stop.load(Ordering::SeqCst) {
             match outcome(&sessions, &token).await {
@@ -377,12 +416,17 @@ async fn redis_restart_never_lets_a_revoked_token_through() {
         !store_a.is_synced() && !store_b.is_synced()
     })
     .await;
-    assert_eq!(outcome(&b, &never_revoked).await, Err(Error::Unavailable(Unavailable::RevocationStore)));
+    assert_eq!(
+        outcome(&b, &never_revoked).await,
+        Err(Error::Unavailable(Unavailable::RevocationStore))
+    );
     let unavailable_before = counts("bystander@B").unavailable.load(Ordering::SeqCst);
     // A revocation during the outage: reported failed, refused on A at once.
     let revoked_at = Instant::now();
     assert_eq!(
-        a.revoke(user(A, "during"), UnixTime::now()).await.unwrap_err(),
+        a.revoke(user(A, "during"), UnixTime::now())
+            .await
+            .unwrap_err(),
         Error::Unavailable(Unavailable::RevocationStore)
     );
     assert_eq!(
@@ -395,23 +439,40 @@ async fn redis_restart_never_lets_a_revoked_token_through() {
     // Back, empty.
     server.restart();
     let restarted = Instant::now();
-    let recover = wait_until("both instances synchronize again", Duration::from_secs(5), || {
-        store_a.is_synced() && store_b.is_synced()
-    })
+    let recover = wait_until(
+        "both instances synchronize again",
+        Duration::from_secs(5),
+        || store_a.is_synced() && store_b.is_synced(),
+    )
     .await;
     // The revocation made during the outage reaches B; the one made before survives the
     // server's loss of its data.
     wait_refused(&b, &revoked_during).await;
-    assert_eq!(outcome(&b, &revoked_before).await, Err(Error::SessionRevoked));
-    assert_eq!(outcome(&a, &revoked_during).await, Err(Error::SessionRevoked));
+    assert_eq!(
+        outcome(&b, &revoked_before).await,
+        Err(Error::SessionRevoked)
+    );
+    assert_eq!(
+        outcome(&a, &revoked_during).await,
+        Err(Error::SessionRevoked)
+    );
     assert_eq!(outcome(&b, &never_revoked).await, Ok(()));
     // A fresh instance reads the marks the survivors wrote back.
     let (c, _sc) = instance(&url, &prefix, Mode::Denylist).await;
-    assert_eq!(outcome(&c, &revoked_before).await, Err(Error::SessionRevoked));
-    assert_eq!(outcome(&c, &revoked_during).await, Err(Error::SessionRevoked));
+    assert_eq!(
+        outcome(&c, &revoked_before).await,
+        Err(Error::SessionRevoked)
+    );
+    assert_eq!(
+        outcome(&c, &revoked_during).await,
+        Err(Error::SessionRevoked)
+    );
     // Allowlist records did not survive: the page must be reloaded.
     assert!(_allow_store.wait_synced(Duration::from_secs(5)).await);
-    assert_eq!(outcome(&allow_a, &recorded).await, Err(Error::SessionRevoked));
+    assert_eq!(
+        outcome(&allow_a, &recorded).await,
+        Err(Error::SessionRevoked)
+    );
 
     tokio::time::sleep(Duration::from_millis(50)).await;
     stop.store(true, Ordering::SeqCst);
@@ -438,7 +499,10 @@ async fn redis_restart_never_lets_a_revoked_token_through() {
     // Never accepted, at any point, on either instance.
     for name in ["before@A", "before@B"] {
         assert_eq!(counts(name).ok.load(Ordering::SeqCst), 0, "{name}");
-        assert!(counts(name).unavailable.load(Ordering::SeqCst) > 0, "{name}");
+        assert!(
+            counts(name).unavailable.load(Ordering::SeqCst) > 0,
+            "{name}"
+        );
     }
     // `during` was valid before the outage, and never accepted from its revocation on, on
     // either instance (B had no answer at all until it learned of it).
@@ -470,9 +534,17 @@ async fn an_unreachable_server_fails_closed_from_the_start() {
     let token = mint(&memory, A, "u1").await;
     let unavailable = Error::Unavailable(Unavailable::RevocationStore);
     assert_eq!(outcome(&sessions, &token).await, Err(unavailable.clone()));
-    assert_eq!(mint_at(&sessions, A, "u1", UnixTime::now()).await.unwrap_err(), unavailable);
     assert_eq!(
-        sessions.revoke(user(A, "u1"), UnixTime::now()).await.unwrap_err(),
+        mint_at(&sessions, A, "u1", UnixTime::now())
+            .await
+            .unwrap_err(),
+        unavailable
+    );
+    assert_eq!(
+        sessions
+            .revoke(user(A, "u1"), UnixTime::now())
+            .await
+            .unwrap_err(),
         unavailable
     );
     // The revocation still holds here, once the server answers or not.
@@ -489,11 +561,19 @@ async fn configuration_errors() {
         Error::Config(ConfigError::InvalidStoreUrl)
     );
     // Outside a tokio runtime.
-    let outside = block_on(RedisRevocationStore::connect(RedisConfig::new("redis://127.0.0.1:1/")));
-    assert_eq!(outside.unwrap_err(), Error::Config(ConfigError::NoTokioRuntime));
+    let outside = block_on(RedisRevocationStore::connect(RedisConfig::new(
+        "redis://127.0.0.1:1/",
+    )));
+    assert_eq!(
+        outside.unwrap_err(),
+        Error::Config(ConfigError::NoTokioRuntime)
+    );
     // The URL (which may hold a password) is not shown.
     let shown = format!("{:?}", RedisConfig::new("redis://user:hunter2@127.0.0.1/"));
-    assert!(!shown.contains("hunter2") && shown.contains("redis://<redacted>"), "{shown}");
+    assert!(
+        !shown.contains("hunter2") && shown.contains("redis://<redacted>"),
+        "{shown}"
+    );
 }
 
 /// A minimal executor, to run a future outside tokio (on another thread).

@@ -14,10 +14,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use atlassian_connect_jwt::session::{
-    MemoryRevocationStore, Mode, Revocation, Sessions, UserSweep,
-    DEFAULT_SESSION_LEEWAY, MAX_SESSION_TTL,
+    MemoryRevocationStore, Mode, Revocation, Sessions, UserSweep, DEFAULT_SESSION_LEEWAY,
+    MAX_SESSION_TTL,
 };
-use atlassian_connect_jwt::{ConfigError, Error, PayloadDefect, UninstalledTenant, Unavailable, UnixTime};
+use atlassian_connect_jwt::{
+    ConfigError, Error, PayloadDefect, Unavailable, UninstalledTenant, UnixTime,
+};
 use common::*;
 
 fn sessions(mode: Mode) -> Sessions {
@@ -53,19 +55,35 @@ async fn each_scope_revokes_exactly_its_sessions() {
             id: u1_first.claims().id().to_owned(),
         };
         sessions.revoke(token, UnixTime::now()).await.unwrap();
-        assert_eq!(outcome(&sessions, &u1_first).await, Err(Error::SessionRevoked), "{mode:?}");
+        assert_eq!(
+            outcome(&sessions, &u1_first).await,
+            Err(Error::SessionRevoked),
+            "{mode:?}"
+        );
         assert_eq!(outcome(&sessions, &u1_second).await, Ok(()), "{mode:?}");
 
         // One user in one tenant: the same account id elsewhere keeps working.
-        sessions.revoke(user(A, "u1"), UnixTime::now()).await.unwrap();
-        assert_eq!(outcome(&sessions, &u1_second).await, Err(Error::SessionRevoked));
+        sessions
+            .revoke(user(A, "u1"), UnixTime::now())
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome(&sessions, &u1_second).await,
+            Err(Error::SessionRevoked)
+        );
         assert_eq!(outcome(&sessions, &u2).await, Ok(()));
         assert_eq!(outcome(&sessions, &u1_in_b).await, Ok(()));
 
         // A whole tenant.
         sessions.revoke(tenant(B), UnixTime::now()).await.unwrap();
-        assert_eq!(outcome(&sessions, &u1_in_b).await, Err(Error::SessionRevoked));
-        assert_eq!(outcome(&sessions, &u3_in_b).await, Err(Error::SessionRevoked));
+        assert_eq!(
+            outcome(&sessions, &u1_in_b).await,
+            Err(Error::SessionRevoked)
+        );
+        assert_eq!(
+            outcome(&sessions, &u3_in_b).await,
+            Err(Error::SessionRevoked)
+        );
         assert_eq!(outcome(&sessions, &u2).await, Ok(()));
     }
 }
@@ -82,15 +100,25 @@ async fn scopes_interplay_by_issue_time() {
     sessions.revoke(user(A, "u1"), at(t0 - 50)).await.unwrap();
     assert_eq!(outcome(&sessions, &old).await, Err(Error::SessionRevoked));
     // Issued after the revocation (beyond the leeway): valid.
-    let later = mint_at(&sessions, A, "u1", at(t0 - 50 + DEFAULT_SESSION_LEEWAY + 1)).await.unwrap();
+    let later = mint_at(&sessions, A, "u1", at(t0 - 50 + DEFAULT_SESSION_LEEWAY + 1))
+        .await
+        .unwrap();
     assert_eq!(outcome(&sessions, &later).await, Ok(()));
     // Issued within the leeway of the revocation: covered (an instance whose clock runs
     // ahead may have minted it before the revocation).
-    let skewed = mint_at(&sessions, A, "u1", at(t0 - 50 + DEFAULT_SESSION_LEEWAY)).await.unwrap();
-    assert_eq!(outcome(&sessions, &skewed).await, Err(Error::SessionRevoked));
+    let skewed = mint_at(&sessions, A, "u1", at(t0 - 50 + DEFAULT_SESSION_LEEWAY))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome(&sessions, &skewed).await,
+        Err(Error::SessionRevoked)
+    );
     // An older revocation arriving late does not shrink the newer one.
     sessions.revoke(user(A, "u1"), at(t0 - 90)).await.unwrap();
-    assert_eq!(outcome(&sessions, &skewed).await, Err(Error::SessionRevoked));
+    assert_eq!(
+        outcome(&sessions, &skewed).await,
+        Err(Error::SessionRevoked)
+    );
     assert_eq!(outcome(&sessions, &later).await, Ok(()));
     // A tenant revocation covers the user's later session too, and other users; a session
     // issued after it is valid again, the user's own older mark notwithstanding.
@@ -98,12 +126,20 @@ async fn scopes_interplay_by_issue_time() {
     sessions.revoke(tenant(A), at(t0 - 10)).await.unwrap();
     assert_eq!(outcome(&sessions, &later).await, Err(Error::SessionRevoked));
     assert_eq!(outcome(&sessions, &other).await, Err(Error::SessionRevoked));
-    let fresh = mint_at(&sessions, A, "u1", at(t0 - 10 + DEFAULT_SESSION_LEEWAY + 1)).await.unwrap();
+    let fresh = mint_at(&sessions, A, "u1", at(t0 - 10 + DEFAULT_SESSION_LEEWAY + 1))
+        .await
+        .unwrap();
     assert_eq!(outcome(&sessions, &fresh).await, Ok(()));
     // A token revocation of the fresh one leaves the user's next session alone.
     let id = fresh.claims().id().to_owned();
     sessions
-        .revoke(Revocation::Token { client_key: A.to_owned(), id }, at(t0 - 5))
+        .revoke(
+            Revocation::Token {
+                client_key: A.to_owned(),
+                id,
+            },
+            at(t0 - 5),
+        )
         .await
         .unwrap();
     assert_eq!(outcome(&sessions, &fresh).await, Err(Error::SessionRevoked));
@@ -118,7 +154,10 @@ async fn allowlist_accepts_only_recorded_sessions() {
     // Minted (validly signed) elsewhere, never recorded in this store.
     let unrecorded = mint(&deny, A, "u1").await;
     assert_eq!(outcome(&deny, &unrecorded).await, Ok(()));
-    assert_eq!(outcome(&allow, &unrecorded).await, Err(Error::SessionRevoked));
+    assert_eq!(
+        outcome(&allow, &unrecorded).await,
+        Err(Error::SessionRevoked)
+    );
     let recorded = mint(&allow, A, "u1").await;
     assert_eq!(outcome(&allow, &recorded).await, Ok(()));
     // Each page load records its own token.
@@ -135,7 +174,10 @@ async fn the_store_is_bounded_and_fails_closed() {
     let first = mint(&sessions, A, "u1").await;
     let _second = mint(&sessions, A, "u2").await;
     let full = mint_at(&sessions, A, "u3", UnixTime::now()).await;
-    assert_eq!(full.unwrap_err(), Error::Unavailable(Unavailable::RevocationStore));
+    assert_eq!(
+        full.unwrap_err(),
+        Error::Unavailable(Unavailable::RevocationStore)
+    );
     assert_eq!(outcome(&sessions, &first).await, Ok(()));
 
     // Entries expire with their sessions: sessions that ended long ago make room.
@@ -151,11 +193,16 @@ async fn the_store_is_bounded_and_fails_closed() {
     assert_eq!(outcome(&denylist, &fresh).await, Ok(()));
     mint(&denylist, A, "u2").await;
     assert_eq!(
-        mint_at(&denylist, A, "u3", UnixTime::now()).await.unwrap_err(),
+        mint_at(&denylist, A, "u3", UnixTime::now())
+            .await
+            .unwrap_err(),
         Error::Unavailable(Unavailable::RevocationStore)
     );
     // Revocations are never refused, full or not.
-    denylist.revoke(user(A, "u1"), UnixTime::now()).await.unwrap();
+    denylist
+        .revoke(user(A, "u1"), UnixTime::now())
+        .await
+        .unwrap();
     assert_eq!(outcome(&denylist, &fresh).await, Err(Error::SessionRevoked));
 }
 
@@ -170,27 +217,47 @@ async fn user_deleted_webhook_revokes_the_user_of_its_tenant() {
 
     // A context token cannot deliver it; a bad body revokes nothing.
     let context = {
-        let token = atlassian_connect_jwt::Signer::new(A).sign_context(&key(A), UnixTime::now()).unwrap();
+        let token = atlassian_connect_jwt::Signer::new(A)
+            .sign_context(&key(A), UnixTime::now())
+            .unwrap();
         atlassian_connect_jwt::Verifier::new()
-            .verify(token.as_str(), atlassian_connect_jwt::QshPolicy::Context, &keys(), UnixTime::now())
+            .verify(
+                token.as_str(),
+                atlassian_connect_jwt::QshPolicy::Context,
+                &keys(),
+                UnixTime::now(),
+            )
             .unwrap()
     };
     assert_eq!(
-        sessions.on_user_deleted(&context, body, UnixTime::now()).await.unwrap_err(),
+        sessions
+            .on_user_deleted(&context, body, UnixTime::now())
+            .await
+            .unwrap_err(),
         Error::ContextTokenNotAllowed
     );
     assert_eq!(
         sessions
-            .on_user_deleted(&webhook, br#"{"webhookEvent":"user_deleted"}"#, UnixTime::now())
+            .on_user_deleted(
+                &webhook,
+                br#"{"webhookEvent":"user_deleted"}"#,
+                UnixTime::now()
+            )
             .await
             .unwrap_err(),
         Error::InvalidWebhookPayload(PayloadDefect::MissingField("user"))
     );
     assert_eq!(outcome(&sessions, &victim).await, Ok(()));
 
-    let deleted = sessions.on_user_deleted(&webhook, body, UnixTime::now()).await.unwrap();
+    let deleted = sessions
+        .on_user_deleted(&webhook, body, UnixTime::now())
+        .await
+        .unwrap();
     assert_eq!(deleted.account_id(), "557058:gone");
-    assert_eq!(outcome(&sessions, &victim).await, Err(Error::SessionRevoked));
+    assert_eq!(
+        outcome(&sessions, &victim).await,
+        Err(Error::SessionRevoked)
+    );
     assert_eq!(outcome(&sessions, &bystander).await, Ok(()));
     assert_eq!(outcome(&sessions, &same_id_other_tenant).await, Ok(()));
 }
@@ -202,7 +269,10 @@ async fn uninstalled_revokes_the_tenant() {
     let b = mint(&sessions, B, "u1").await;
     let install = connect_app::verified_lifecycle("uninstalled", A, SECRET_A);
     let uninstalled = UninstalledTenant::from_verified(&install).unwrap();
-    sessions.on_uninstalled(&uninstalled, UnixTime::now()).await.unwrap();
+    sessions
+        .on_uninstalled(&uninstalled, UnixTime::now())
+        .await
+        .unwrap();
     assert_eq!(outcome(&sessions, &a).await, Err(Error::SessionRevoked));
     assert_eq!(outcome(&sessions, &b).await, Ok(()));
 }
@@ -223,7 +293,12 @@ async fn a_sweep_asks_once_per_tenant_and_revokes_the_inactive() {
     directory.deactivate(A, "a1");
     let report = sweep.sweep_once(UnixTime::now()).await.unwrap();
     assert_eq!(
-        (report.tenants_asked, report.tenants_skipped, report.users_checked, report.failures),
+        (
+            report.tenants_asked,
+            report.tenants_skipped,
+            report.users_checked,
+            report.failures
+        ),
         (2, 0, 3, 0)
     );
     assert_eq!(report.revoked, vec![(A.to_owned(), "a1".to_owned())]);
@@ -235,7 +310,10 @@ async fn a_sweep_asks_once_per_tenant_and_revokes_the_inactive() {
         ]
     );
     assert_eq!(outcome(&sessions, &a1).await, Err(Error::SessionRevoked));
-    assert_eq!(outcome(&sessions, &a1_again).await, Err(Error::SessionRevoked));
+    assert_eq!(
+        outcome(&sessions, &a1_again).await,
+        Err(Error::SessionRevoked)
+    );
     assert_eq!(outcome(&sessions, &a2).await, Ok(()));
     assert_eq!(outcome(&sessions, &b1).await, Ok(()));
 
@@ -258,7 +336,9 @@ async fn a_sweep_asks_once_per_tenant_and_revokes_the_inactive() {
     assert_eq!(outcome(&sessions, &a2).await, Ok(()));
 
     assert_eq!(
-        UserSweep::new(sessions, directory).with_interval(Duration::from_millis(99)).unwrap_err(),
+        UserSweep::new(sessions, directory)
+            .with_interval(Duration::from_millis(99))
+            .unwrap_err(),
         Error::Config(ConfigError::SweepIntervalTooShort)
     );
 }

@@ -113,7 +113,12 @@ fn context(client_key: &str, secret: &str) -> Verified {
 
 async fn mint_a(resource: Option<Resource>) -> String {
     sessions()
-        .mint(&iframe(A, SECRET_A, Some(USER)), &key(A, SECRET_A), resource, now())
+        .mint(
+            &iframe(A, SECRET_A, Some(USER)),
+            &key(A, SECRET_A),
+            resource,
+            now(),
+        )
         .await
         .unwrap()
         .into_string()
@@ -132,10 +137,7 @@ async fn minted_token_verifies_with_its_claims() {
         .await
         .unwrap();
     let claims = token.claims();
-    assert_eq!(
-        (claims.client_key(), claims.account_id()),
-        (A, USER)
-    );
+    assert_eq!((claims.client_key(), claims.account_id()), (A, USER));
     assert_eq!(claims.issued_at(), now());
     assert_eq!(claims.expires_at(), UnixTime::from_secs(NOW + 300));
     assert_eq!(claims.resource(), Some(Resource::JiraIssue(10001)));
@@ -147,13 +149,17 @@ async fn minted_token_verifies_with_its_claims() {
         .await
         .unwrap();
     assert_eq!(verified.claims(), claims);
-    assert_eq!(verified.require_resource(Resource::JiraIssue(10001)), Ok(()));
+    assert_eq!(
+        verified.require_resource(Resource::JiraIssue(10001)),
+        Ok(())
+    );
 
     // The exact header and payload layout.
     let mut parts = token.as_str().split('.');
     let header = URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap();
     assert_eq!(header, SESSION_HEADER.as_bytes());
-    let payload = String::from_utf8(URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap()).unwrap();
+    let payload =
+        String::from_utf8(URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap()).unwrap();
     assert_eq!(
         payload,
         format!(
@@ -181,13 +187,21 @@ async fn ids_are_unique() {
 #[test]
 fn the_session_key_is_the_documented_kdf() {
     // A token signed outside the crate with the known-answer key verifies ...
-    let token = sign(SESSION_HEADER, &session_payload(A, ""), &hex(SESSION_KEY_A_HEX));
-    let verified = SessionVerifier::new().verify(&token, &keys(), now()).unwrap();
+    let token = sign(
+        SESSION_HEADER,
+        &session_payload(A, ""),
+        &hex(SESSION_KEY_A_HEX),
+    );
+    let verified = SessionVerifier::new()
+        .verify(&token, &keys(), now())
+        .unwrap();
     assert_eq!(verified.account_id(), USER);
     // ... and with the tenant's raw secret (ACE's `X-acpt`) it does not.
     let raw = sign(SESSION_HEADER, &session_payload(A, ""), SECRET_A.as_bytes());
     assert_eq!(
-        SessionVerifier::new().verify(&raw, &keys(), now()).unwrap_err(),
+        SessionVerifier::new()
+            .verify(&raw, &keys(), now())
+            .unwrap_err(),
         Error::InvalidSignature
     );
 }
@@ -195,9 +209,15 @@ fn the_session_key_is_the_documented_kdf() {
 #[test]
 fn a_token_of_tenant_a_never_verifies_for_tenant_b() {
     // B's clientKey in a token signed with A's session key.
-    let forged = sign(SESSION_HEADER, &session_payload(B, ""), &hex(SESSION_KEY_A_HEX));
+    let forged = sign(
+        SESSION_HEADER,
+        &session_payload(B, ""),
+        &hex(SESSION_KEY_A_HEX),
+    );
     assert_eq!(
-        SessionVerifier::new().verify(&forged, &keys(), now()).unwrap_err(),
+        SessionVerifier::new()
+            .verify(&forged, &keys(), now())
+            .unwrap_err(),
         Error::InvalidSignature
     );
     // Even when both tenants have the same shared secret: the clientKey is the KDF context.
@@ -224,7 +244,11 @@ fn a_token_of_tenant_a_never_verifies_for_tenant_b() {
         B
     );
     // A store that answers with another tenant's key is a misconfiguration.
-    let token = sign(SESSION_HEADER, &session_payload(A, ""), &hex(SESSION_KEY_A_HEX));
+    let token = sign(
+        SESSION_HEADER,
+        &session_payload(A, ""),
+        &hex(SESSION_KEY_A_HEX),
+    );
     let wrong = |_: &str| Some(SharedSecret::new(SECRET_A));
     let wrong_key = SessionKey::derive(&key(B, SECRET_A)).unwrap();
     let unverified = atlassian_connect_jwt::session::UnverifiedSession::parse(&token).unwrap();
@@ -257,7 +281,10 @@ async fn a_session_token_is_never_a_product_token() {
     // Even one crafted to carry a valid product signature and a context qsh.
     let crafted = sign(
         SESSION_HEADER,
-        &format!(r#"{{"iss":"{A}","iat":{NOW},"exp":{},"qsh":"context-qsh"}}"#, NOW + 60),
+        &format!(
+            r#"{{"iss":"{A}","iat":{NOW},"exp":{},"qsh":"context-qsh"}}"#,
+            NOW + 60
+        ),
         SECRET_A.as_bytes(),
     );
     assert_eq!(
@@ -302,21 +329,34 @@ fn a_product_token_is_never_a_session_token() {
     // Each type marker is required on its own, even under the right session key.
     for (header, payload) in [
         // A product header over a session payload.
-        (r#"{"typ":"JWT","alg":"HS256"}"#.to_owned(), session_payload(A, "")),
+        (
+            r#"{"typ":"JWT","alg":"HS256"}"#.to_owned(),
+            session_payload(A, ""),
+        ),
         // No typ at all.
         (r#"{"alg":"HS256"}"#.to_owned(), session_payload(A, "")),
         // The session header in another member order (this crate writes one spelling).
-        (r#"{"typ":"app-session+jwt","alg":"HS256"}"#.to_owned(), session_payload(A, "")),
+        (
+            r#"{"typ":"app-session+jwt","alg":"HS256"}"#.to_owned(),
+            session_payload(A, ""),
+        ),
         // A session header over a payload with a qsh.
-        (SESSION_HEADER.to_owned(), session_payload(A, r#","qsh":"context-qsh""#)),
+        (
+            SESSION_HEADER.to_owned(),
+            session_payload(A, r#","qsh":"context-qsh""#),
+        ),
         // ... without token_use, or with another one.
         (
             SESSION_HEADER.to_owned(),
-            format!(r#"{{"iss":"{A}","sub":"{USER}","iat":{NOW},"exp":{},"jti":"AAAAAAAAAAAAAAAAAAAAAA"}}"#, NOW + 300),
+            format!(
+                r#"{{"iss":"{A}","sub":"{USER}","iat":{NOW},"exp":{},"jti":"AAAAAAAAAAAAAAAAAAAAAA"}}"#,
+                NOW + 300
+            ),
         ),
         (
             SESSION_HEADER.to_owned(),
-            session_payload(A, "").replace(r#""token_use":"app-session""#, r#""token_use":"access""#),
+            session_payload(A, "")
+                .replace(r#""token_use":"app-session""#, r#""token_use":"access""#),
         ),
         (
             SESSION_HEADER.to_owned(),
@@ -325,21 +365,34 @@ fn a_product_token_is_never_a_session_token() {
     ] {
         let token = sign(&header, &payload, &session_key);
         assert_eq!(
-            SessionVerifier::new().verify(&token, &keys(), now()).unwrap_err(),
+            SessionVerifier::new()
+                .verify(&token, &keys(), now())
+                .unwrap_err(),
             Error::NotASessionToken,
             "{header} {payload}"
         );
     }
     // The generic header rules come first.
     for (header, expected) in [
-        (r#"{"alg":"none","typ":"app-session+jwt"}"#, Error::UnsupportedAlgorithm { expected: "HS256" }),
+        (
+            r#"{"alg":"none","typ":"app-session+jwt"}"#,
+            Error::UnsupportedAlgorithm { expected: "HS256" },
+        ),
         (r#"{"typ":"app-session+jwt"}"#, Error::MissingAlgorithm),
-        (r#"{"alg":"HS256","typ":"app-session+jwt","crit":["x"]}"#, Error::CriticalHeader),
-        (r#"{"alg":"HS256","alg":"HS256"}"#, Error::DuplicateMember(TokenPart::Header)),
+        (
+            r#"{"alg":"HS256","typ":"app-session+jwt","crit":["x"]}"#,
+            Error::CriticalHeader,
+        ),
+        (
+            r#"{"alg":"HS256","alg":"HS256"}"#,
+            Error::DuplicateMember(TokenPart::Header),
+        ),
     ] {
         let token = sign(header, &session_payload(A, ""), &session_key);
         assert_eq!(
-            SessionVerifier::new().verify(&token, &keys(), now()).unwrap_err(),
+            SessionVerifier::new()
+                .verify(&token, &keys(), now())
+                .unwrap_err(),
             expected,
             "{header}"
         );
@@ -365,7 +418,12 @@ async fn only_a_verified_request_bound_load_of_a_user_mints() {
     );
     assert_eq!(
         sessions
-            .mint(&iframe(A, SECRET_A, Some(USER)), &key(B, SECRET_B), None, now())
+            .mint(
+                &iframe(A, SECRET_A, Some(USER)),
+                &key(B, SECRET_B),
+                None,
+                now()
+            )
             .await
             .unwrap_err(),
         Error::Config(ConfigError::KeyTenantMismatch)
@@ -378,7 +436,10 @@ async fn time_rules() {
     let token = mint_a(None).await;
     let at = |secs| UnixTime::from_secs(secs);
     // Valid until `exp` plus the 5 s leeway, then expired with its own code.
-    assert!(sessions.verify_with(&token, &keys(), at(NOW + 304)).await.is_ok());
+    assert!(sessions
+        .verify_with(&token, &keys(), at(NOW + 304))
+        .await
+        .is_ok());
     assert_eq!(
         sessions
             .verify_with(&token, &keys(), at(NOW + 305))
@@ -390,15 +451,26 @@ async fn time_rules() {
         }
     );
     assert_eq!(
-        sessions.verify_with(&token, &keys(), at(NOW - 6)).await.unwrap_err(),
-        Error::IssuedInFuture { iat: NOW, now: NOW - 6 }
+        sessions
+            .verify_with(&token, &keys(), at(NOW - 6))
+            .await
+            .unwrap_err(),
+        Error::IssuedInFuture {
+            iat: NOW,
+            now: NOW - 6
+        }
     );
     // A token longer-lived than the configured lifetime is refused.
     let long = sessions
         .clone()
         .with_ttl(600)
         .unwrap()
-        .mint(&iframe(A, SECRET_A, Some(USER)), &key(A, SECRET_A), None, now())
+        .mint(
+            &iframe(A, SECRET_A, Some(USER)),
+            &key(A, SECRET_A),
+            None,
+            now(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -413,7 +485,10 @@ async fn time_rules() {
     );
     let empty = sign(
         SESSION_HEADER,
-        &session_payload(A, "").replace(&format!(r#""exp":{}"#, NOW + 300), &format!(r#""exp":{NOW}"#)),
+        &session_payload(A, "").replace(
+            &format!(r#""exp":{}"#, NOW + 300),
+            &format!(r#""exp":{NOW}"#),
+        ),
         &hex(SESSION_KEY_A_HEX),
     );
     assert_eq!(
@@ -435,7 +510,10 @@ async fn time_rules() {
     assert!(sessions.clone().with_ttl(MAX_SESSION_TTL).is_ok());
     assert_eq!(
         sessions.with_leeway(301).unwrap_err(),
-        Error::Config(ConfigError::LeewayTooLarge { leeway: 301, max: 300 })
+        Error::Config(ConfigError::LeewayTooLarge {
+            leeway: 301,
+            max: 300
+        })
     );
 }
 
@@ -444,15 +522,24 @@ async fn resource_binding() {
     let sessions = sessions();
     let bound = mint_a(Some(Resource::ConfluenceContent(98305))).await;
     let verified = sessions.verify_with(&bound, &keys(), now()).await.unwrap();
-    assert_eq!(verified.require_resource(Resource::ConfluenceContent(98305)), Ok(()));
-    for other in [Resource::ConfluenceContent(98306), Resource::JiraIssue(98305)] {
+    assert_eq!(
+        verified.require_resource(Resource::ConfluenceContent(98305)),
+        Ok(())
+    );
+    for other in [
+        Resource::ConfluenceContent(98306),
+        Resource::JiraIssue(98305),
+    ] {
         assert_eq!(
             verified.require_resource(other),
             Err(Error::SessionResourceMismatch)
         );
     }
     let unbound = mint_a(None).await;
-    let verified = sessions.verify_with(&unbound, &keys(), now()).await.unwrap();
+    let verified = sessions
+        .verify_with(&unbound, &keys(), now())
+        .await
+        .unwrap();
     assert_eq!(
         verified.require_resource(Resource::JiraIssue(1)),
         Err(Error::SessionResourceMismatch)
@@ -485,39 +572,95 @@ async fn tampering_and_claim_types() {
             .unwrap_err(),
         Error::MalformedToken
     );
-    let unknown = sign(SESSION_HEADER, &session_payload("jira:unknown", ""), &hex(SESSION_KEY_A_HEX));
+    let unknown = sign(
+        SESSION_HEADER,
+        &session_payload("jira:unknown", ""),
+        &hex(SESSION_KEY_A_HEX),
+    );
     assert_eq!(
-        SessionVerifier::new().verify(&unknown, &keys(), now()).unwrap_err(),
+        SessionVerifier::new()
+            .verify(&unknown, &keys(), now())
+            .unwrap_err(),
         Error::UnknownIssuer
     );
 
     let key = hex(SESSION_KEY_A_HEX);
     let base = session_payload(A, "");
     for (payload, expected) in [
-        (base.replace(r#""jti":"AAAAAAAAAAAAAAAAAAAAAA""#, r#""jti":"short""#), Error::InvalidClaim(Claim::Jti)),
-        (base.replace(r#""jti":"AAAAAAAAAAAAAAAAAAAAAA""#, r#""jti":"AAAAAAAAAAAAAAAAAAAAA=""#), Error::InvalidClaim(Claim::Jti)),
-        (base.replace(r#","jti":"AAAAAAAAAAAAAAAAAAAAAA""#, ""), Error::MissingClaim(Claim::Jti)),
-        (base.replace(&format!(r#""sub":"{USER}""#), r#""sub":7"#), Error::InvalidClaim(Claim::Sub)),
-        (base.replace(&format!(r#""sub":"{USER}""#), r#""sub":"""#), Error::InvalidClaim(Claim::Sub)),
-        (base.replace(&format!(r#""sub":"{USER}","#), ""), Error::MissingClaim(Claim::Sub)),
-        (base.replace(&format!(r#""iss":"{A}","#), ""), Error::MissingClaim(Claim::Iss)),
-        (base.replace(&format!(r#""iat":{NOW}"#), r#""iat":"1""#), Error::InvalidClaim(Claim::Iat)),
-        (base.replace(&format!(r#""exp":{}"#, NOW + 300), r#""exp":-1"#), Error::InvalidClaim(Claim::Exp)),
-        (session_payload(A, r#","res":"jira-issue:010""#), Error::InvalidClaim(Claim::Res)),
-        (session_payload(A, r#","res":"jira-project:1""#), Error::InvalidClaim(Claim::Res)),
-        (session_payload(A, r#","res":5"#), Error::InvalidClaim(Claim::Res)),
-        (session_payload(A, r#","sub":"x""#), Error::DuplicateMember(TokenPart::Payload)),
+        (
+            base.replace(r#""jti":"AAAAAAAAAAAAAAAAAAAAAA""#, r#""jti":"short""#),
+            Error::InvalidClaim(Claim::Jti),
+        ),
+        (
+            base.replace(
+                r#""jti":"AAAAAAAAAAAAAAAAAAAAAA""#,
+                r#""jti":"AAAAAAAAAAAAAAAAAAAAA=""#,
+            ),
+            Error::InvalidClaim(Claim::Jti),
+        ),
+        (
+            base.replace(r#","jti":"AAAAAAAAAAAAAAAAAAAAAA""#, ""),
+            Error::MissingClaim(Claim::Jti),
+        ),
+        (
+            base.replace(&format!(r#""sub":"{USER}""#), r#""sub":7"#),
+            Error::InvalidClaim(Claim::Sub),
+        ),
+        (
+            base.replace(&format!(r#""sub":"{USER}""#), r#""sub":"""#),
+            Error::InvalidClaim(Claim::Sub),
+        ),
+        (
+            base.replace(&format!(r#""sub":"{USER}","#), ""),
+            Error::MissingClaim(Claim::Sub),
+        ),
+        (
+            base.replace(&format!(r#""iss":"{A}","#), ""),
+            Error::MissingClaim(Claim::Iss),
+        ),
+        (
+            base.replace(&format!(r#""iat":{NOW}"#), r#""iat":"1""#),
+            Error::InvalidClaim(Claim::Iat),
+        ),
+        (
+            base.replace(&format!(r#""exp":{}"#, NOW + 300), r#""exp":-1"#),
+            Error::InvalidClaim(Claim::Exp),
+        ),
+        (
+            session_payload(A, r#","res":"jira-issue:010""#),
+            Error::InvalidClaim(Claim::Res),
+        ),
+        (
+            session_payload(A, r#","res":"jira-project:1""#),
+            Error::InvalidClaim(Claim::Res),
+        ),
+        (
+            session_payload(A, r#","res":5"#),
+            Error::InvalidClaim(Claim::Res),
+        ),
+        (
+            session_payload(A, r#","sub":"x""#),
+            Error::DuplicateMember(TokenPart::Payload),
+        ),
     ] {
         let token = sign(SESSION_HEADER, &payload, &key);
         assert_eq!(
-            SessionVerifier::new().verify(&token, &keys(), now()).unwrap_err(),
+            SessionVerifier::new()
+                .verify(&token, &keys(), now())
+                .unwrap_err(),
             expected,
             "{payload}"
         );
     }
     // Unknown members are ignored, as the Connect verifier ignores them.
-    let extra = sign(SESSION_HEADER, &session_payload(A, r#","x":[1,{"y":2}]"#), &key);
-    assert!(SessionVerifier::new().verify(&extra, &keys(), now()).is_ok());
+    let extra = sign(
+        SESSION_HEADER,
+        &session_payload(A, r#","x":[1,{"y":2}]"#),
+        &key,
+    );
+    assert!(SessionVerifier::new()
+        .verify(&extra, &keys(), now())
+        .is_ok());
 }
 
 #[test]
@@ -525,8 +668,14 @@ fn user_deleted_bodies() {
     let ok = br#"{"timestamp":1700000000000,"webhookEvent":"user_deleted","user":{"self":"https://x/rest/api/2/user?accountId=557058:a","accountId":"557058:a","displayName":"A","active":false}}"#;
     assert_eq!(UserDeleted::parse(ok).unwrap().account_id(), "557058:a");
     let defect = |d| Error::InvalidWebhookPayload(d);
-    let long_id = format!(r#"{{"webhookEvent":"user_deleted","user":{{"accountId":"{}"}}}}"#, "a".repeat(129));
-    let huge = format!(r#"{{"webhookEvent":"user_deleted","user":{{"accountId":"a"}},"pad":"{}"}}"#, "x".repeat(64 * 1024));
+    let long_id = format!(
+        r#"{{"webhookEvent":"user_deleted","user":{{"accountId":"{}"}}}}"#,
+        "a".repeat(129)
+    );
+    let huge = format!(
+        r#"{{"webhookEvent":"user_deleted","user":{{"accountId":"a"}},"pad":"{}"}}"#,
+        "x".repeat(64 * 1024)
+    );
     for (body, expected) in [
         (&b"not json"[..], defect(PayloadDefect::NotJson)),
         (b"[]", defect(PayloadDefect::NotJson)),

@@ -59,13 +59,24 @@ mod tests {
         use base64::engine::general_purpose::URL_SAFE_NO_PAD;
         use base64::Engine as _;
         let enc = |json: &str| URL_SAFE_NO_PAD.encode(json);
-        let refined = |json: &str| {
-            refine_connect_header_error(&enc(json), Error::UnsupportedTokenType)
-        };
-        assert_eq!(refined(r#"{"alg":"HS256","typ":"app-session+jwt"}"#), Error::SessionTokenNotAccepted);
-        assert_eq!(refined(r#"{"typ":"APP-SESSION+JWT","alg":"HS256"}"#), Error::SessionTokenNotAccepted);
-        assert_eq!(refined(r#"{"alg":"HS256","typ":"JWE"}"#), Error::UnsupportedTokenType);
-        assert_eq!(refined(r#"{"alg":"HS256","typ":"app-session+jwt","typ":"x"}"#), Error::UnsupportedTokenType);
+        let refined =
+            |json: &str| refine_connect_header_error(&enc(json), Error::UnsupportedTokenType);
+        assert_eq!(
+            refined(r#"{"alg":"HS256","typ":"app-session+jwt"}"#),
+            Error::SessionTokenNotAccepted
+        );
+        assert_eq!(
+            refined(r#"{"typ":"APP-SESSION+JWT","alg":"HS256"}"#),
+            Error::SessionTokenNotAccepted
+        );
+        assert_eq!(
+            refined(r#"{"alg":"HS256","typ":"JWE"}"#),
+            Error::UnsupportedTokenType
+        );
+        assert_eq!(
+            refined(r#"{"alg":"HS256","typ":"app-session+jwt","typ":"x"}"#),
+            Error::UnsupportedTokenType
+        );
         // Another error is never replaced.
         assert_eq!(
             refine_connect_header_error(SESSION_HEADER_B64, Error::CriticalHeader),

@@ -468,7 +468,8 @@ impl RevocationStore for RedisRevocationStore {
         let shared = &self.shared;
         Box::pin(async move {
             let mut conn = shared.connection()?;
-            let lease = u64::try_from(interval.as_millis().saturating_mul(3) / 2).unwrap_or(u64::MAX);
+            let lease =
+                u64::try_from(interval.as_millis().saturating_mul(3) / 2).unwrap_or(u64::MAX);
             let claimed: i64 = redis::Script::new(CLAIM_SCRIPT)
                 .key(format!("{}{client_key}", shared.keys.sweep))
                 .arg(&shared.instance)
@@ -554,7 +555,10 @@ async fn maintain(shared: Arc<Shared>) {
     loop {
         let outcome = follow(&shared).await;
         shared.set_synced(false);
-        *shared.commands.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        *shared
+            .commands
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
         shared.write().flush_records();
         match outcome {
             // It had been synchronized: retry at once, then back off.
@@ -673,7 +677,10 @@ async fn follow(shared: &Shared) -> Result<(), Dropped> {
             }
         }
     }
-    *shared.commands.lock().unwrap_or_else(PoisonError::into_inner) = Some(conn);
+    *shared
+        .commands
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner) = Some(conn);
     shared.set_synced(true);
 
     let mut ping = tokio::time::interval(shared.ping_interval);

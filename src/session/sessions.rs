@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use super::store::{Revocation, RevocationMark, RevocationStore};
 use super::token::{
-    self, Resource, SessionKey, SessionToken, SessionVerifier, UnverifiedSession,
-    VerifiedSession, DEFAULT_SESSION_TTL, MAX_SESSION_TTL,
+    self, Resource, SessionKey, SessionToken, SessionVerifier, UnverifiedSession, VerifiedSession,
+    DEFAULT_SESSION_TTL, MAX_SESSION_TTL,
 };
 use super::webhook::UserDeleted;
 use crate::error::{Claim, ConfigError, Error};

@@ -107,7 +107,10 @@ impl LocalState {
             };
         };
         if tenant.user_covered(session.account_id(), iat)
-            || tenant.tokens.get(session.id()).is_some_and(|c| c.covers(iat))
+            || tenant
+                .tokens
+                .get(session.id())
+                .is_some_and(|c| c.covers(iat))
         {
             return Lookup::Revoked;
         }
@@ -318,7 +321,8 @@ impl LocalState {
             tenant.tokens.retain(|_, c| c.keep_until >= now);
             tenant.live.retain(|_, exp| *exp >= record_cutoff);
             tenant.holders.retain(|_, held| held.exp >= record_cutoff);
-            marks += usize::from(tenant.tenant.is_some()) + tenant.users.len() + tenant.tokens.len();
+            marks +=
+                usize::from(tenant.tenant.is_some()) + tenant.users.len() + tenant.tokens.len();
             records += tenant.live.len() + tenant.holders.len();
             !tenant.is_empty()
         });
@@ -339,5 +343,78 @@ fn merge_into(map: &mut HashMap<Box<str>, Cover>, key: &str, cover: Cover) -> bo
             map.insert(key.into(), cover);
             true
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(user: &str, id: &str, iat: u64) -> SessionClaims {
+        SessionClaims::for_test("t", user, id, iat, iat + 300)
+    }
+
+    fn mark(revocation: Revocation, through: u64, keep_until: u64) -> RevocationMark {
+        RevocationMark {
+            revocation,
+            covers_issued_through: through,
+            keep_until,
+        }
+    }
+
+    fn user(account_id: &str) -> Revocation {
+        Revocation::User {
+            client_key: "t".into(),
+            account_id: account_id.into(),
+        }
+    }
+
+    /// Entries expire with what they cover, counters follow, and the threshold grows with
+    /// the live entries so purging stays amortized.
+    #[test]
+    fn purging_drops_exactly_the_expired_entries() {
+        let mut state = LocalState::default();
+        let now = 10_000;
+        assert!(state.record(&session("old", "i1", 1000), Mode::Allowlist, true, 100, now));
+        assert!(state.record(&session("new", "i2", now), Mode::Allowlist, true, 100, now));
+        state.apply(&mark(user("gone"), 100, now - 1), now);
+        state.apply(&mark(user("kept"), 100, now), now);
+        assert_eq!(state.counts(), (4, 2));
+        state.purge(now);
+        // The old session's record and holder (expired beyond the leeway) and the mark kept
+        // until before now are gone.
+        assert_eq!(state.counts(), (2, 1));
+        assert_eq!(state.check(&session("new", "i2", now), Mode::Allowlist), Lookup::Valid);
+        assert_eq!(state.check(&session("old", "i1", 1000), Mode::Allowlist), Lookup::NotRecorded);
+        assert_eq!(state.check(&session("kept", "i3", 50), Mode::Denylist), Lookup::Revoked);
+        assert_eq!(state.next_purge, MIN_PURGE);
+        // A record expiring within the leeway is kept.
+        let edge = now - 300 - crate::verify::MAX_LEEWAY;
+        assert!(state.record(&session("edge", "i4", edge), Mode::Allowlist, false, 100, now));
+        state.purge(now);
+        assert_eq!(state.check(&session("edge", "i4", edge), Mode::Allowlist), Lookup::Valid);
+    }
+
+    #[test]
+    fn marks_merge_and_token_marks_drop_records() {
+        let mut state = LocalState::default();
+        assert!(state.record(&session("u", "i1", 500), Mode::Allowlist, false, 10, 0));
+        state.apply(&mark(user("u"), 600, 2000), 0);
+        state.apply(&mark(user("u"), 400, 1000), 0);
+        assert_eq!(state.counts(), (1, 1));
+        // The later cover wins.
+        assert_eq!(state.check(&session("u", "i9", 600), Mode::Denylist), Lookup::Revoked);
+        assert_eq!(state.check(&session("u", "i9", 601), Mode::Denylist), Lookup::Valid);
+        let token = Revocation::Token {
+            client_key: "t".into(),
+            id: "i1".into(),
+        };
+        state.apply(&mark(token, 700, 2000), 0);
+        assert_eq!(state.counts(), (0, 2));
+        state.flush_records();
+        assert_eq!(state.counts(), (0, 2));
+        assert_eq!(state.marks(0).len(), 2);
+        assert_eq!(state.marks(1500).len(), 2);
+        assert_eq!(state.marks(2001).len(), 0);
     }
 }

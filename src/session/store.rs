@@ -125,7 +125,11 @@ impl RevocationMark {
     /// A mark of `revocation` covering sessions issued up to `covers_issued_through`, to be
     /// kept until `keep_until`. Stores reading marks back build them with this.
     #[must_use]
-    pub fn new(revocation: Revocation, covers_issued_through: UnixTime, keep_until: UnixTime) -> Self {
+    pub fn new(
+        revocation: Revocation,
+        covers_issued_through: UnixTime,
+        keep_until: UnixTime,
+    ) -> Self {
         Self {
             revocation,
             covers_issued_through: covers_issued_through.as_secs(),

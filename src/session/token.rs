@@ -163,6 +163,19 @@ pub struct SessionClaims {
 }
 
 impl SessionClaims {
+    /// Claims as a verified token would carry them, for the stores' unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_test(client_key: &str, account_id: &str, id: &str, iat: u64, exp: u64) -> Self {
+        Self {
+            client_key: client_key.into(),
+            account_id: account_id.into(),
+            id: id.into(),
+            iat: UnixTime::from_secs(iat),
+            exp: UnixTime::from_secs(exp),
+            resource: None,
+        }
+    }
+
     /// The tenant's clientKey (`iss`).
     #[must_use]
     pub fn client_key(&self) -> &str {
@@ -300,8 +313,7 @@ pub(crate) fn mint(
         res: resource.map(|r| r.to_string()),
     };
     // Plain strings and integers: serializing cannot fail.
-    let json =
-        serde_json::to_vec(&payload).map_err(|_| Error::InvalidJson(TokenPart::Payload))?;
+    let json = serde_json::to_vec(&payload).map_err(|_| Error::InvalidJson(TokenPart::Payload))?;
     let mut token = Vec::with_capacity(SESSION_HEADER_B64.len() + json.len() * 4 / 3 + 48);
     token.extend_from_slice(SESSION_HEADER_B64.as_bytes());
     token.push(b'.');
@@ -409,9 +421,8 @@ fn read_claims(segment: &str) -> Result<SessionClaims, Error> {
                     .map(|v| Box::<str>::from(v.as_ref()))
                     .ok_or(Error::InvalidClaim(claim))
             };
-            let date = |claim| {
-                UnixTime::from_numeric_date(value.get()).ok_or(Error::InvalidClaim(claim))
-            };
+            let date =
+                |claim| UnixTime::from_numeric_date(value.get()).ok_or(Error::InvalidClaim(claim));
             match name.as_ref() {
                 "iss" => found.iss = Some(text(Claim::Iss)?),
                 "sub" => found.sub = Some(text(Claim::Sub)?),
@@ -689,6 +700,9 @@ mod tests {
             jws::mac(&reference, b"probe")
         );
         // And it is not the tenant's own key.
-        assert_ne!(jws::mac(&derived.key, b"probe"), jws::mac(&tenant, b"probe"));
+        assert_ne!(
+            jws::mac(&derived.key, b"probe"),
+            jws::mac(&tenant, b"probe")
+        );
     }
 }

@@ -8,7 +8,9 @@ use std::env;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-use atlassian_connect_jwt::session::{Resource, SessionFuture, SessionToken, Sessions, UserDirectory};
+use atlassian_connect_jwt::session::{
+    Resource, SessionFuture, SessionToken, Sessions, UserDirectory,
+};
 use atlassian_connect_jwt::{
     CanonicalRequest, Error, QshPolicy, SharedSecret, Signer, TenantKey, Unavailable, UnixTime,
     Verified, Verifier,
@@ -29,14 +31,21 @@ pub(crate) fn keys() -> HashMap<String, TenantKey> {
 }
 
 /// A verified request-bound request of `client_key` by `user` (an iframe load, a webhook).
-pub(crate) fn request_bound(client_key: &str, user: Option<&str>, method: &str, target: &str) -> Verified {
+pub(crate) fn request_bound(
+    client_key: &str,
+    user: Option<&str>,
+    method: &str,
+    target: &str,
+) -> Verified {
     let request = CanonicalRequest::from_target(method, target, None).unwrap();
     let mut signer = Signer::new(client_key);
     if let Some(user) = user {
         signer = signer.with_subject(user);
     }
     let now = UnixTime::now();
-    let token = signer.sign_request(&request, &key(client_key), now).unwrap();
+    let token = signer
+        .sign_request(&request, &key(client_key), now)
+        .unwrap();
     Verifier::new()
         .verify(token.as_str(), QshPolicy::Request(&request), &keys(), now)
         .unwrap()
@@ -47,14 +56,26 @@ pub(crate) fn iframe(client_key: &str, user: &str) -> Verified {
 }
 
 /// Mints a session of `user` in `client_key` through `sessions`, issued at `now`.
-pub(crate) async fn mint_at(sessions: &Sessions, client_key: &str, user: &str, now: UnixTime) -> Result<SessionToken, Error> {
+pub(crate) async fn mint_at(
+    sessions: &Sessions,
+    client_key: &str,
+    user: &str,
+    now: UnixTime,
+) -> Result<SessionToken, Error> {
     sessions
-        .mint(&iframe(client_key, user), &key(client_key), None::<Resource>, now)
+        .mint(
+            &iframe(client_key, user),
+            &key(client_key),
+            None::<Resource>,
+            now,
+        )
         .await
 }
 
 pub(crate) async fn mint(sessions: &Sessions, client_key: &str, user: &str) -> SessionToken {
-    mint_at(sessions, client_key, user, UnixTime::now()).await.unwrap()
+    mint_at(sessions, client_key, user, UnixTime::now())
+        .await
+        .unwrap()
 }
 
 /// `Ok(())` or the error code of verifying `token` now.
@@ -88,7 +109,12 @@ impl FakeDirectory {
     }
 
     pub(crate) fn calls(&self, client_key: &str) -> usize {
-        self.calls.lock().unwrap().get(client_key).copied().unwrap_or(0)
+        self.calls
+            .lock()
+            .unwrap()
+            .get(client_key)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// What each call asked about, sorted.
@@ -112,7 +138,12 @@ impl UserDirectory for FakeDirectory {
         client_key: &'a str,
         account_ids: &'a [String],
     ) -> SessionFuture<'a, HashSet<String>> {
-        *self.calls.lock().unwrap().entry(client_key.to_owned()).or_default() += 1;
+        *self
+            .calls
+            .lock()
+            .unwrap()
+            .entry(client_key.to_owned())
+            .or_default() += 1;
         self.asked
             .lock()
             .unwrap()
@@ -138,7 +169,9 @@ pub(crate) fn redis_or_skip(what: &str) -> Option<String> {
     match env::var("TEST_REDIS_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
-            let message = format!("{what} needs a Redis server: set TEST_REDIS_URL (bash .ci/redis starts one)");
+            let message = format!(
+                "{what} needs a Redis server: set TEST_REDIS_URL (bash .ci/redis starts one)"
+            );
             assert!(!required, "REQUIRE_REDIS=1 but {message}");
             eprintln!("\n{0}\nSKIPPED: {message}\n{0}\n", "!".repeat(78));
             None
@@ -158,14 +191,17 @@ pub(crate) fn redis_server_or_skip(what: &str) -> Option<String> {
     if runs {
         return Some(binary);
     }
-    let message = format!("{what} needs the redis-server binary ({binary}): apt-get install redis-server");
+    let message =
+        format!("{what} needs the redis-server binary ({binary}): apt-get install redis-server");
     assert!(!required, "REQUIRE_REDIS=1 but {message}");
     eprintln!("\n{0}\nSKIPPED: {message}\n{0}\n", "!".repeat(78));
     None
 }
 
 /// p50 and p99 of `samples` (sorted copy), nearest rank.
-pub(crate) fn percentiles(samples: &[std::time::Duration]) -> (std::time::Duration, std::time::Duration) {
+pub(crate) fn percentiles(
+    samples: &[std::time::Duration],
+) -> (std::time::Duration, std::time::Duration) {
     let mut sorted = samples.to_vec();
     sorted.sort();
     let rank = |p: f64| {
