@@ -384,15 +384,33 @@ mod tests {
         // The old session's record and holder (expired beyond the leeway) and the mark kept
         // until before now are gone.
         assert_eq!(state.counts(), (2, 1));
-        assert_eq!(state.check(&session("new", "i2", now), Mode::Allowlist), Lookup::Valid);
-        assert_eq!(state.check(&session("old", "i1", 1000), Mode::Allowlist), Lookup::NotRecorded);
-        assert_eq!(state.check(&session("kept", "i3", 50), Mode::Denylist), Lookup::Revoked);
+        assert_eq!(
+            state.check(&session("new", "i2", now), Mode::Allowlist),
+            Lookup::Valid
+        );
+        assert_eq!(
+            state.check(&session("old", "i1", 1000), Mode::Allowlist),
+            Lookup::NotRecorded
+        );
+        assert_eq!(
+            state.check(&session("kept", "i3", 50), Mode::Denylist),
+            Lookup::Revoked
+        );
         assert_eq!(state.next_purge, MIN_PURGE);
         // A record expiring within the leeway is kept.
         let edge = now - 300 - crate::verify::MAX_LEEWAY;
-        assert!(state.record(&session("edge", "i4", edge), Mode::Allowlist, false, 100, now));
+        assert!(state.record(
+            &session("edge", "i4", edge),
+            Mode::Allowlist,
+            false,
+            100,
+            now
+        ));
         state.purge(now);
-        assert_eq!(state.check(&session("edge", "i4", edge), Mode::Allowlist), Lookup::Valid);
+        assert_eq!(
+            state.check(&session("edge", "i4", edge), Mode::Allowlist),
+            Lookup::Valid
+        );
     }
 
     #[test]
@@ -403,8 +421,14 @@ mod tests {
         state.apply(&mark(user("u"), 400, 1000), 0);
         assert_eq!(state.counts(), (1, 1));
         // The later cover wins.
-        assert_eq!(state.check(&session("u", "i9", 600), Mode::Denylist), Lookup::Revoked);
-        assert_eq!(state.check(&session("u", "i9", 601), Mode::Denylist), Lookup::Valid);
+        assert_eq!(
+            state.check(&session("u", "i9", 600), Mode::Denylist),
+            Lookup::Revoked
+        );
+        assert_eq!(
+            state.check(&session("u", "i9", 601), Mode::Denylist),
+            Lookup::Valid
+        );
         let token = Revocation::Token {
             client_key: "t".into(),
             id: "i1".into(),

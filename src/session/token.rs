@@ -165,7 +165,13 @@ pub struct SessionClaims {
 impl SessionClaims {
     /// Claims as a verified token would carry them, for the stores' unit tests.
     #[cfg(test)]
-    pub(crate) fn for_test(client_key: &str, account_id: &str, id: &str, iat: u64, exp: u64) -> Self {
+    pub(crate) fn for_test(
+        client_key: &str,
+        account_id: &str,
+        id: &str,
+        iat: u64,
+        exp: u64,
+    ) -> Self {
         Self {
             client_key: client_key.into(),
             account_id: account_id.into(),
