@@ -27,7 +27,9 @@ pub const MIN_SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 /// JWT, following its pages, and returns the `accountId`s whose `active` is `true`.
 pub trait UserDirectory: Send + Sync {
     /// Of `account_ids`, users of tenant `client_key`, the ones that are active. An account
-    /// the product does not return (deleted, unknown) is not active.
+    /// the product does not return (deleted, unknown) is not active, and its sessions are
+    /// revoked: an implementation that could not read the product's whole answer must
+    /// return an error, never a partial or empty set.
     ///
     /// # Errors
     ///
