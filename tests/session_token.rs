@@ -696,3 +696,48 @@ fn user_deleted_bodies() {
         assert_eq!(UserDeleted::parse(body).unwrap_err(), expected, "{}", String::from_utf8_lossy(&body[..body.len().min(80)]));
     }
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn valid_token() -> String {
+        sign(
+            SESSION_HEADER,
+            &session_payload(A, r#","res":"jira-issue:7""#),
+            &hex(SESSION_KEY_A_HEX),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Any change to a valid token is refused, with an error, never a panic.
+        #[test]
+        fn every_altered_token_is_refused(at in 0usize..400, byte in 0x20u8..0x7f) {
+            let token = valid_token();
+            let mut altered = token.clone().into_bytes();
+            let at = at % altered.len();
+            prop_assume!(altered[at] != byte);
+            altered[at] = byte;
+            let altered = String::from_utf8(altered).unwrap();
+            prop_assert!(SessionVerifier::new().verify(&altered, &keys(), now()).is_err());
+        }
+
+        /// Arbitrary text never panics the session parser or the webhook parser.
+        #[test]
+        fn arbitrary_input_never_panics(text in ".{0,300}", bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = atlassian_connect_jwt::session::UnverifiedSession::parse(&text);
+            let _ = SessionVerifier::new().verify(&text, &keys(), now());
+            let _ = UserDeleted::parse(&bytes);
+            let _ = UserDeleted::parse(text.as_bytes());
+        }
+    }
+
+    #[test]
+    fn the_unaltered_token_verifies() {
+        assert!(SessionVerifier::new()
+            .verify(&valid_token(), &keys(), now())
+            .is_ok());
+    }
+}
