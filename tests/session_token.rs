@@ -741,3 +741,22 @@ mod properties {
             .is_ok());
     }
 }
+
+#[test]
+fn debug_shows_no_key_and_no_token() {
+    let key = SessionKey::derive(&key(A, SECRET_A)).unwrap();
+    assert_eq!(
+        format!("{key:?}"),
+        format!(r#"SessionKey {{ client_key: "{A}", .. }}"#)
+    );
+    let token = sign(
+        SESSION_HEADER,
+        &session_payload(A, ""),
+        &hex(SESSION_KEY_A_HEX),
+    );
+    let unverified = atlassian_connect_jwt::session::UnverifiedSession::parse(&token).unwrap();
+    assert_eq!(
+        format!("{unverified:?}"),
+        format!(r#"UnverifiedSession {{ issuer: "{A}", .. }}"#)
+    );
+}
