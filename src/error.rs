@@ -238,9 +238,6 @@ pub enum Error {
     /// is empty, too long, or has characters no bearer token has.
     #[error("the forwarded forge oauth token is malformed")]
     InvalidOAuthToken,
-    /// The `Authorization` header of a Forge remote call is not `Bearer <token>`.
-    #[error("the authorization header is not of the form `Bearer <token>`")]
-    InvalidBearerHeader,
 
     // ----- finding the token -----
     /// The request carries no token (no `Authorization: JWT` header, no `jwt` parameter).
@@ -252,6 +249,41 @@ pub enum Error {
     /// The `Authorization` header is not `JWT <token>`.
     #[error("the authorization header is not of the form `JWT <token>`")]
     InvalidAuthorizationHeader,
+    /// The `Authorization` header of a route that takes a bearer token (an app session
+    /// route, a Forge remote route) is not `Bearer <token>`, or there are two of them.
+    #[error("the authorization header is not of the form `Bearer <token>`")]
+    InvalidBearerHeader,
+
+    // ----- app session tokens -----
+    /// A token that is not an app session token (a product token, say) was presented where
+    /// only session tokens are accepted: its header `typ` is not `app-session+jwt`, its
+    /// `token_use` is not `app-session`, or it carries a `qsh`.
+    #[error("not an app session token")]
+    NotASessionToken,
+    /// An app session token was presented where only product tokens are accepted: a session
+    /// token never stands in for a Connect token.
+    #[error("an app session token is not accepted here")]
+    SessionTokenNotAccepted,
+    /// The session token's `exp` has passed (beyond the leeway): the page must mint a new
+    /// one (reload).
+    #[error("session expired at {exp}, now is {now}")]
+    SessionExpired {
+        /// The token's `exp`.
+        exp: u64,
+        /// The time of the check.
+        now: u64,
+    },
+    /// The session token was revoked (itself, its user or its tenant), or, in allowlist
+    /// mode, its server-side record no longer exists.
+    #[error("session revoked")]
+    SessionRevoked,
+    /// The call touches a resource other than the one the session token was minted for (or
+    /// the token was minted for none).
+    #[error("the session token was minted for another resource")]
+    SessionResourceMismatch,
+    /// A webhook body is not the JSON object the product sends for its event.
+    #[error("invalid webhook payload: {0}")]
+    InvalidWebhookPayload(PayloadDefect),
 
     // ----- not a verdict on the request -----
     /// The app is misconfigured or misuses the API: no request can pass until it is fixed.
@@ -318,6 +350,12 @@ impl Error {
             Self::MissingToken => "missing-token",
             Self::ConflictingTokens => "conflicting-tokens",
             Self::InvalidAuthorizationHeader => "invalid-authorization-header",
+            Self::NotASessionToken => "not-a-session-token",
+            Self::SessionTokenNotAccepted => "session-token-not-accepted",
+            Self::SessionExpired { .. } => "session-expired",
+            Self::SessionRevoked => "session-revoked",
+            Self::SessionResourceMismatch => "session-resource-mismatch",
+            Self::InvalidWebhookPayload(_) => "invalid-webhook-payload",
             Self::Config(error) => error.code(),
             Self::Unavailable(error) => error.code(),
         }
@@ -369,6 +407,25 @@ pub enum ConfigError {
     /// Token could name it as its audience.
     #[error("the forge app id is not ari:cloud:ecosystem::app/<id>")]
     InvalidAppId,
+    /// A session lifetime is zero or exceeds `session::MAX_SESSION_TTL` (feature `session`).
+    #[error("session lifetime of {ttl} s is outside 1..={max} s")]
+    SessionTtlOutOfRange {
+        /// The lifetime asked for.
+        ttl: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// A user sweep interval is shorter than `session::MIN_SWEEP_INTERVAL` (feature
+    /// `session`).
+    #[error("the user sweep interval is too short")]
+    SweepIntervalTooShort,
+    /// A store's URL (the Redis revocation store's) cannot be used.
+    #[error("invalid store url")]
+    InvalidStoreUrl,
+    /// A component that runs background tasks (the Redis revocation store) was started
+    /// outside a tokio runtime.
+    #[error("not within a tokio runtime")]
+    NoTokioRuntime,
 }
 
 impl ConfigError {
@@ -383,6 +440,10 @@ impl ConfigError {
             Self::NotALifecyclePath => "not-a-lifecycle-path",
             Self::KeyTenantMismatch => "key-tenant-mismatch",
             Self::InvalidAppId => "invalid-app-id",
+            Self::SessionTtlOutOfRange { .. } => "session-ttl-out-of-range",
+            Self::SweepIntervalTooShort => "sweep-interval-too-short",
+            Self::InvalidStoreUrl => "invalid-store-url",
+            Self::NoTokioRuntime => "no-tokio-runtime",
         }
     }
 }
@@ -403,6 +464,19 @@ pub enum Unavailable {
         /// What went wrong, in a few words (never a URL or a response body).
         reason: &'static str,
     },
+    /// The session revocation store could not answer, or cannot vouch that its copy of the
+    /// revocations is complete (its Redis channel dropped and has not been re-read yet): a
+    /// session token is refused rather than checked against a copy that may miss a
+    /// revocation.
+    #[error("the session revocation store is unavailable")]
+    RevocationStore,
+    /// The user directory (the product's bulk user API) could not answer a user sweep.
+    #[error("the user directory is unavailable")]
+    UserDirectory,
+    /// The operating system's random number generator failed, so no session id could be
+    /// drawn.
+    #[error("no randomness for a session id")]
+    Randomness,
 }
 
 impl Unavailable {
@@ -412,6 +486,9 @@ impl Unavailable {
         match self {
             Self::SecretStore => "secret-store-unavailable",
             Self::Key { .. } => "key-unavailable",
+            Self::RevocationStore => "revocation-store-unavailable",
+            Self::UserDirectory => "user-directory-unavailable",
+            Self::Randomness => "randomness-unavailable",
         }
     }
 }
@@ -502,6 +579,10 @@ pub enum Claim {
     Principal,
     /// `icLabel`: the Isolated Cloud a Forge Invocation Token comes from.
     IcLabel,
+    /// `token_use`: what a session token is for (`app-session`).
+    TokenUse,
+    /// `res`: the resource a session token was minted for.
+    Res,
 }
 
 impl fmt::Display for Claim {
@@ -519,6 +600,8 @@ impl fmt::Display for Claim {
             Self::Jti => "jti",
             Self::Principal => "principal",
             Self::IcLabel => "icLabel",
+            Self::TokenUse => "token_use",
+            Self::Res => "res",
         })
     }
 }
@@ -658,6 +741,12 @@ mod tests {
             Error::ConflictingTokens,
             Error::InvalidAuthorizationHeader,
             Error::AppKeyMismatch,
+            Error::NotASessionToken,
+            Error::SessionTokenNotAccepted,
+            Error::SessionExpired { exp: 1, now: 2 },
+            Error::SessionRevoked,
+            Error::SessionResourceMismatch,
+            Error::InvalidWebhookPayload(PayloadDefect::MissingField("user")),
             Error::Config(ConfigError::InvalidBaseUrl),
             Error::Config(ConfigError::LeewayTooLarge { leeway: 1, max: 0 }),
             Error::Config(ConfigError::EmptySecret),
@@ -665,8 +754,15 @@ mod tests {
             Error::Config(ConfigError::KeyTenantMismatch),
             Error::Config(ConfigError::NotALifecyclePath),
             Error::Config(ConfigError::InvalidAppId),
+            Error::Config(ConfigError::SessionTtlOutOfRange { ttl: 0, max: 1 }),
+            Error::Config(ConfigError::SweepIntervalTooShort),
+            Error::Config(ConfigError::InvalidStoreUrl),
+            Error::Config(ConfigError::NoTokioRuntime),
             Error::Unavailable(Unavailable::SecretStore),
             Error::Unavailable(Unavailable::Key { reason: "r" }),
+            Error::Unavailable(Unavailable::RevocationStore),
+            Error::Unavailable(Unavailable::UserDirectory),
+            Error::Unavailable(Unavailable::Randomness),
         ];
         for error in &all {
             // Exhaustive: a new variant must be added to the list above.
@@ -720,6 +816,12 @@ mod tests {
                 | Error::ConflictingTokens
                 | Error::InvalidAuthorizationHeader
                 | Error::AppKeyMismatch
+                | Error::NotASessionToken
+                | Error::SessionTokenNotAccepted
+                | Error::SessionExpired { .. }
+                | Error::SessionRevoked
+                | Error::SessionResourceMismatch
+                | Error::InvalidWebhookPayload(_)
                 | Error::Config(
                     ConfigError::InvalidBaseUrl
                     | ConfigError::LeewayTooLarge { .. }
@@ -727,9 +829,19 @@ mod tests {
                     | ConfigError::IdenticalLifecyclePaths
                     | ConfigError::KeyTenantMismatch
                     | ConfigError::NotALifecyclePath
-                    | ConfigError::InvalidAppId,
+                    | ConfigError::InvalidAppId
+                    | ConfigError::SessionTtlOutOfRange { .. }
+                    | ConfigError::SweepIntervalTooShort
+                    | ConfigError::InvalidStoreUrl
+                    | ConfigError::NoTokioRuntime,
                 )
-                | Error::Unavailable(Unavailable::SecretStore | Unavailable::Key { .. }) => {}
+                | Error::Unavailable(
+                    Unavailable::SecretStore
+                    | Unavailable::Key { .. }
+                    | Unavailable::RevocationStore
+                    | Unavailable::UserDirectory
+                    | Unavailable::Randomness,
+                ) => {}
             }
         }
         all
@@ -775,6 +887,6 @@ mod tests {
                 others += 1;
             }
         }
-        assert_eq!((verdicts, others), (49, 9));
+        assert_eq!((verdicts, others), (55, 16));
     }
 }

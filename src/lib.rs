@@ -73,6 +73,8 @@
 //!   ([`ForgeClaims`]), the forwarded OAuth tokens ([`ForgeOAuthToken`]) and the link to the
 //!   Connect tenant of the same installation ([`VerifiedInvocation::linked_tenant`]).
 //! - `forge-http`: `HttpJwksSource`, fetching Forge's key set over HTTPS.
+//! - `session`: short-lived app session tokens for an app's own front end, revocable at once
+//!   ([`session`]); `session-redis`: their revocations shared by every instance through Redis.
 //!
 //! # Security
 //!
@@ -112,6 +114,10 @@ mod lifecycle;
 mod qsh;
 mod query;
 mod secret;
+#[cfg(feature = "session")]
+pub mod session;
+#[path = "session/marker.rs"]
+mod session_marker;
 mod sign;
 #[cfg(feature = "signed-install")]
 mod tenant;

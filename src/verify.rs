@@ -379,7 +379,9 @@ impl<'t> Unverified<'t> {
     /// Form, header and claim-type errors (see [`Verifier::verify`]).
     pub fn parse(token: &'t str) -> Result<Self, Error> {
         let segments = jws::split(token)?;
-        jws::check_hs256_header(segments.header)?;
+        jws::check_hs256_header(segments.header).map_err(|error| {
+            crate::session_marker::refine_connect_header_error(segments.header, error)
+        })?;
         let claims = Claims::decode(segments.payload)?;
         Ok(Self { segments, claims })
     }

@@ -21,6 +21,10 @@
 //! redacted. Never a token, a secret or the raw query. [`ConnectLayer`] does the same as
 //! middleware.
 //!
+//! With the `session` feature, `AppSession` accepts the app's own session tokens
+//! (`Authorization: Bearer`), `ConnectRequest::mint_session` mints one in an iframe handler,
+//! and `user_deleted_webhook` revokes a deleted user's sessions.
+//!
 //! ```no_run
 //! use std::sync::Arc;
 //!
@@ -56,10 +60,14 @@
 mod extract;
 mod layer;
 mod rejection;
+#[cfg(feature = "session")]
+mod session;
 mod state;
 mod verify;
 
 pub use extract::{ConnectContext, ConnectPolicy, ConnectRequest, ConnectRequestOrContext};
 pub use layer::{ConnectLayer, ConnectService};
 pub use rejection::ConnectRejection;
+#[cfg(feature = "session")]
+pub use session::{user_deleted_webhook, AppSession};
 pub use state::ConnectAuth;

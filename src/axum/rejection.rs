@@ -13,8 +13,9 @@ use crate::error::Error;
 ///
 /// | [`Error`] | status | headers |
 /// | --- | --- | --- |
-/// | a verdict on the request or its token ([`Error::is_verdict`]), a missing token included | 401 Unauthorized | `WWW-Authenticate: JWT` |
-/// | [`Error::Unavailable`]: the tenant store could not answer | 503 Service Unavailable | |
+/// | a verdict on the request or its token ([`Error::is_verdict`]), a missing token included | 401 Unauthorized | `WWW-Authenticate: JWT`; on session-token routes `WWW-Authenticate: Bearer` (RFC 6750: `Bearer` for a missing token, `Bearer error="invalid_token"` otherwise) |
+/// | [`Error::InvalidWebhookPayload`]: a verified webhook whose body is not its event's | 400 Bad Request | |
+/// | [`Error::Unavailable`]: the tenant store (or the session revocation store) could not answer | 503 Service Unavailable | |
 /// | [`Error::Config`]: the app is misconfigured (a store returned another tenant's key, an empty secret) | 500 Internal Server Error | |
 ///
 /// The body is the error's stable [code](Error::code) alone (`context-token-not-allowed`,
@@ -41,9 +42,28 @@ use crate::error::Error;
 #[derive(Clone, PartialEq, Eq)]
 pub struct ConnectRejection {
     error: Error,
+    challenge: Challenge,
+}
+
+/// The authentication scheme a 401 names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Challenge {
+    /// Connect routes: `JWT`.
+    Jwt,
+    /// Session-token routes: `Bearer` (RFC 6750).
+    Bearer,
 }
 
 impl ConnectRejection {
+    /// A refusal on a session-token route: its 401 challenges `Bearer`.
+    #[cfg(feature = "session")]
+    pub(super) fn bearer(error: Error) -> Self {
+        Self {
+            error,
+            challenge: Challenge::Bearer,
+        }
+    }
+
     /// The error.
     #[must_use]
     pub fn error(&self) -> &Error {
@@ -56,12 +76,13 @@ impl ConnectRejection {
         self.error
     }
 
-    /// The status it answers with: 401, 503 or 500 (see the table above).
+    /// The status it answers with: 401, 400, 503 or 500 (see the table above).
     #[must_use]
     pub fn status(&self) -> StatusCode {
         match self.error {
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::InvalidWebhookPayload(_) => StatusCode::BAD_REQUEST,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -69,7 +90,10 @@ impl ConnectRejection {
 
 impl From<Error> for ConnectRejection {
     fn from(error: Error) -> Self {
-        Self { error }
+        Self {
+            error,
+            challenge: Challenge::Jwt,
+        }
     }
 }
 
@@ -83,7 +107,12 @@ impl IntoResponse for ConnectRejection {
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
         if status == StatusCode::UNAUTHORIZED {
-            headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("JWT"));
+            let challenge = match (self.challenge, &self.error) {
+                (Challenge::Jwt, _) => "JWT",
+                (Challenge::Bearer, Error::MissingToken) => "Bearer",
+                (Challenge::Bearer, _) => "Bearer error=\"invalid_token\"",
+            };
+            headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }
         response
     }

@@ -60,7 +60,7 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 /// A lifecycle callback as the product sends it, verified as an app must.
-fn verified_lifecycle(event: &str, client_key: &str, secret: &str) -> VerifiedInstall {
+pub(crate) fn verified_lifecycle(event: &str, client_key: &str, secret: &str) -> VerifiedInstall {
     let (private, pem) = install_key_pair();
     let path = format!("/{event}");
     let request = CanonicalRequest::from_target("POST", &path, None).unwrap();
