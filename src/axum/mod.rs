@@ -55,11 +55,13 @@
 
 mod extract;
 mod layer;
+mod lifecycle;
 mod rejection;
 mod state;
 mod verify;
 
 pub use extract::{ConnectContext, ConnectPolicy, ConnectRequest, ConnectRequestOrContext};
 pub use layer::{ConnectLayer, ConnectService};
+pub use lifecycle::ConnectLifecycle;
 pub use rejection::ConnectRejection;
 pub use state::ConnectAuth;
