@@ -74,13 +74,10 @@ impl World {
     ) -> Answer {
         let path = format!("/{event}");
         let token = match signing {
-            Signing::Atlassian => self.npm.install(
-                &self.atlassian,
-                KID,
-                &tenant.client_key,
-                base_url,
-                &path,
-            ),
+            Signing::Atlassian => {
+                self.npm
+                    .install(&self.atlassian, KID, &tenant.client_key, base_url, &path)
+            }
             Signing::Key { key, kid, aud } => {
                 self.npm
                     .install(key, kid, &tenant.client_key, aud.unwrap_or(base_url), &path)
@@ -216,15 +213,60 @@ async fn suite(world: &World, base_url: &str, store: &StoreView) {
     let hour_ago = now() - 3600;
     let attacks: Vec<(&str, String, Option<String>, &str)> = vec![
         // CVE-2021-26073: a context token, which any user of the site can get, on an iframe.
-        ("context token on the iframe", panel(&context), None, "context-token-not-allowed"),
-        ("request-bound token on the API", whoami.clone(), Some(token.clone()), "context-token-required"),
-        ("token for another path", panel(&npm.request(&tenant, "GET", "/other")), None, "qsh-mismatch"),
-        ("token for other parameters", panel(&npm.request(&tenant, "GET", "/panel?lic=active")), None, "qsh-mismatch"),
-        ("expired", panel(&npm.request_at(&tenant, "GET", PANEL, hour_ago, Some(ACCOUNT))), None, "expired"),
-        ("unknown tenant", panel(&npm.request(&stranger, "GET", PANEL)), None, "unknown-issuer"),
-        ("wrong secret", panel(&npm.request(&wrong_secret, "GET", PANEL)), None, "invalid-signature"),
-        ("no token", format!("{base_url}{PANEL}"), None, "missing-token"),
-        ("context token from another tenant's secret", whoami.clone(), Some(npm.context(&wrong_secret, 180)), "invalid-signature"),
+        (
+            "context token on the iframe",
+            panel(&context),
+            None,
+            "context-token-not-allowed",
+        ),
+        (
+            "request-bound token on the API",
+            whoami.clone(),
+            Some(token.clone()),
+            "context-token-required",
+        ),
+        (
+            "token for another path",
+            panel(&npm.request(&tenant, "GET", "/other")),
+            None,
+            "qsh-mismatch",
+        ),
+        (
+            "token for other parameters",
+            panel(&npm.request(&tenant, "GET", "/panel?lic=active")),
+            None,
+            "qsh-mismatch",
+        ),
+        (
+            "expired",
+            panel(&npm.request_at(&tenant, "GET", PANEL, hour_ago, Some(ACCOUNT))),
+            None,
+            "expired",
+        ),
+        (
+            "unknown tenant",
+            panel(&npm.request(&stranger, "GET", PANEL)),
+            None,
+            "unknown-issuer",
+        ),
+        (
+            "wrong secret",
+            panel(&npm.request(&wrong_secret, "GET", PANEL)),
+            None,
+            "invalid-signature",
+        ),
+        (
+            "no token",
+            format!("{base_url}{PANEL}"),
+            None,
+            "missing-token",
+        ),
+        (
+            "context token from another tenant's secret",
+            whoami.clone(),
+            Some(npm.context(&wrong_secret, 180)),
+            "invalid-signature",
+        ),
     ];
     for (name, url, authorization, code) in attacks {
         let answer = get(&url, authorization.as_deref()).await;
@@ -250,15 +292,64 @@ async fn suite(world: &World, base_url: &str, store: &StoreView) {
     assert_eq!(answer, Answer::refused("qsh-mismatch"));
 
     // Forged reinstalls and a forged uninstall: nothing changes.
-    let thief = Tenant::new(&tenant.client_key, "stolen-tenant-secret-0123456789abcdef01");
+    let thief = Tenant::new(
+        &tenant.client_key,
+        "stolen-tenant-secret-0123456789abcdef01",
+    );
     let attacker = &world.attacker;
     let forgeries: [(&str, &str, Signing<'_>, &str); 6] = [
-        ("HS256 reinstall", "installed", Signing::Hs256, "symmetric-token-on-lifecycle-route"),
-        ("unknown kid", "installed", Signing::Key { key: attacker, kid: "attacker-key", aud: None }, "unknown-key-id"),
-        ("wrong key", "installed", Signing::Key { key: attacker, kid: KID, aud: None }, "invalid-signature"),
-        ("wrong aud", "installed", Signing::Key { key: &world.atlassian, kid: KID, aud: Some("https://another-app.example.com") }, "audience-mismatch"),
-        ("HS256 uninstall", "uninstalled", Signing::Hs256, "symmetric-token-on-lifecycle-route"),
-        ("uninstall with the wrong key", "uninstalled", Signing::Key { key: attacker, kid: KID, aud: None }, "invalid-signature"),
+        (
+            "HS256 reinstall",
+            "installed",
+            Signing::Hs256,
+            "symmetric-token-on-lifecycle-route",
+        ),
+        (
+            "unknown kid",
+            "installed",
+            Signing::Key {
+                key: attacker,
+                kid: "attacker-key",
+                aud: None,
+            },
+            "unknown-key-id",
+        ),
+        (
+            "wrong key",
+            "installed",
+            Signing::Key {
+                key: attacker,
+                kid: KID,
+                aud: None,
+            },
+            "invalid-signature",
+        ),
+        (
+            "wrong aud",
+            "installed",
+            Signing::Key {
+                key: &world.atlassian,
+                kid: KID,
+                aud: Some("https://another-app.example.com"),
+            },
+            "audience-mismatch",
+        ),
+        (
+            "HS256 uninstall",
+            "uninstalled",
+            Signing::Hs256,
+            "symmetric-token-on-lifecycle-route",
+        ),
+        (
+            "uninstall with the wrong key",
+            "uninstalled",
+            Signing::Key {
+                key: attacker,
+                kid: KID,
+                aud: None,
+            },
+            "invalid-signature",
+        ),
     ];
     for (name, event, signing, code) in forgeries {
         let answer = world.lifecycle(base_url, event, &thief, signing).await;
@@ -288,7 +379,10 @@ async fn suite(world: &World, base_url: &str, store: &StoreView) {
     );
 
     // ... until a verified install, with a new secret: the old one is refused.
-    let reinstalled = Tenant::new(&tenant.client_key, "rotated-shared-secret-0123456789abcdef0");
+    let reinstalled = Tenant::new(
+        &tenant.client_key,
+        "rotated-shared-secret-0123456789abcdef0",
+    );
     world.install(base_url, &reinstalled).await;
     assert_eq!(
         store.tenant(&tenant.client_key).await,
@@ -358,10 +452,7 @@ async fn the_app_nested_in_another_router() {
     // Another program's router, the app's routes two levels down.
     let host = Router::new()
         .route("/", axum::routing::get(|| async { "the host program" }))
-        .nest(
-            "/tools",
-            Router::new().nest("/connect", app.routes()),
-        );
+        .nest("/tools", Router::new().nest("/connect", app.routes()));
     tokio::spawn(async move { axum::serve(listener, host).await.unwrap() });
     suite(&world, &base_url, &store).await;
 }
@@ -383,7 +474,11 @@ async fn a_restart_keeps_the_tenants() {
     );
 
     let app = AppProcess::start_on(port, "", &database, &world.product, world.dir.path()).await;
-    let answer = get(&app.url("/api/whoami"), Some(&world.npm.context(&tenant, 180))).await;
+    let answer = get(
+        &app.url("/api/whoami"),
+        Some(&world.npm.context(&tenant, 180)),
+    )
+    .await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     app.stop();
 }
@@ -419,7 +514,10 @@ async fn two_instances_on_one_postgres_database_share_tenants() {
         Some((tenant.secret.clone(), true))
     );
     let context = world.npm.context(&tenant, 180);
-    assert_eq!(get(&second.url("/api/whoami"), Some(&context)).await.status, 200);
+    assert_eq!(
+        get(&second.url("/api/whoami"), Some(&context)).await.status,
+        200
+    );
 
     // Uninstalled through the second: refused by the first.
     let answer = world
@@ -432,7 +530,10 @@ async fn two_instances_on_one_postgres_database_share_tenants() {
     );
     // Reinstalled through the second: served by the first.
     world.install(&second.base_url, &tenant).await;
-    assert_eq!(get(&first.url("/api/whoami"), Some(&context)).await.status, 200);
+    assert_eq!(
+        get(&first.url("/api/whoami"), Some(&context)).await.status,
+        200
+    );
 
     first.stop();
     second.stop();

@@ -69,8 +69,7 @@ impl Npm {
             }
         };
         if let Some(why) = problem {
-            let message =
-                format!("{what} needs node and 'npm ci --prefix tests/reference': {why}");
+            let message = format!("{what} needs node and 'npm ci --prefix tests/reference': {why}");
             assert!(
                 std::env::var("REQUIRE_NODE").as_deref() != Ok("1"),
                 "REQUIRE_NODE=1 but {message}"
@@ -144,7 +143,14 @@ impl Npm {
     }
 
     /// An RS256 signed-install token for `POST <path>`.
-    pub fn install(&self, key: &KeyPair, kid: &str, client_key: &str, aud: &str, path: &str) -> String {
+    pub fn install(
+        &self,
+        key: &KeyPair,
+        kid: &str,
+        client_key: &str,
+        aud: &str,
+        path: &str,
+    ) -> String {
         let iat = now();
         self.token(json!({
             "op": "install", "url": path, "privateKey": key.private_pem, "kid": kid,
@@ -268,12 +274,15 @@ async fn user(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let request =
-        CanonicalRequest::from_parts("GET", uri.path(), uri.query(), None).unwrap();
+    let request = CanonicalRequest::from_parts("GET", uri.path(), uri.query(), None).unwrap();
     let verified = request.token(authorization.as_deref()).and_then(|token| {
-        let secrets =
-            |iss: &str| (iss == APP_KEY).then(|| SharedSecret::new(secret.clone()));
-        Verifier::new().verify(token, QshPolicy::Request(&request), &secrets, UnixTime::now())
+        let secrets = |iss: &str| (iss == APP_KEY).then(|| SharedSecret::new(secret.clone()));
+        Verifier::new().verify(
+            token,
+            QshPolicy::Request(&request),
+            &secrets,
+            UnixTime::now(),
+        )
     });
     if let Err(error) = verified {
         return (StatusCode::UNAUTHORIZED, error.code()).into_response();
@@ -359,7 +368,11 @@ impl AppProcess {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("connect-app exited with {status}:\n{}", self.log());
             }
-            assert!(Instant::now() < deadline, "connect-app did not start:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "connect-app did not start:\n{}",
+                self.log()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
