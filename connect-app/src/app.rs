@@ -128,7 +128,6 @@ impl App {
 
     /// Every route, relative to the base URL: to nest in another router at the base URL's
     /// path (the routes hash the URI as received, so nesting changes nothing).
-    #[must_use]
     pub fn routes(&self) -> Router {
         routes::router()
             .with_state(self.state.clone())
@@ -137,7 +136,6 @@ impl App {
 
     /// The whole server's router: [`routes`](Self::routes) under the base URL's path, each
     /// request logged (method, path, status, time; never the query, where tokens travel).
-    #[must_use]
     pub fn router(&self) -> Router {
         let routes = self.routes();
         let router = if self.base_path.is_empty() {

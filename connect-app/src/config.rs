@@ -163,9 +163,7 @@ mod tests {
     fn settings(args: &[&str]) -> Result<Settings, ConfigError> {
         let mut argv = vec!["connect-app"];
         argv.extend_from_slice(args);
-        Config::try_parse_from(argv)
-            .map_err(|e| panic!("{e}"))
-            .and_then(|c: Config| c.settings())
+        Config::parse_from(argv).settings()
     }
 
     #[test]
