@@ -49,11 +49,16 @@ wait_for() { # url
 
 log "building connect-app (release)"
 cargo build --release -p connect-app >&2
-if ! command -v oha >/dev/null 2>&1; then
+# oha by default (installed if missing); LOADGEN=wrk uses Debian's wrk with wrk.lua.
+LOADGEN=${LOADGEN:-oha}
+if [[ $LOADGEN == oha ]] && ! command -v oha >/dev/null 2>&1; then
   log "installing oha"
   cargo install oha --locked >&2
 fi
-log "$(oha --version)"
+if [[ $LOADGEN == wrk ]] && ! command -v wrk >/dev/null 2>&1; then
+  apt-get install -y -qq wrk >&2
+fi
+log "load generator: $($LOADGEN --version 2>&1 | head -n 1)"
 log "load average before: $(cat /proc/loadavg)"
 
 APP_PORT=$(free_port)
@@ -90,12 +95,27 @@ sample_rss() {
   done
 }
 
-# oha with JSON output: $1 = name, the rest = oha's arguments.
-run_oha() {
-  local name=$1
-  shift
-  log "$name: ${DURATION}s, $CONNECTIONS connections"
-  oha --no-tui --output-format json -z "${DURATION}s" -c "$CONNECTIONS" "$@" >"$OUT/$name.json"
+# The load generator with JSON output: $1 = name, then either `header VALUE URL` or
+# `mix URL_REGEX TARGETS_FILE` (the targets file for wrk: one path per line).
+run_load() {
+  local name=$1 kind=$2
+  log "$name: ${DURATION}s, $CONNECTIONS connections, $LOADGEN"
+  if [[ $LOADGEN == oha ]]; then
+    if [[ $kind == header ]]; then
+      oha --no-tui --output-format json -z "${DURATION}s" -c "$CONNECTIONS" -H "$3" "$4" >"$OUT/$name.json"
+    else
+      oha --no-tui --output-format json -z "${DURATION}s" -c "$CONNECTIONS" --rand-regex-url "$3" >"$OUT/$name.json"
+    fi
+  else
+    local threads=2
+    if [[ $kind == header ]]; then
+      wrk -t "$threads" -c "$CONNECTIONS" -d "${DURATION}s" -s benches/load/wrk.lua -H "$3" "$4" |
+        grep '^{' >"$OUT/$name.json"
+    else
+      TARGETS=$5 wrk -t "$threads" -c "$CONNECTIONS" -d "${DURATION}s" -s benches/load/wrk.lua "$APP/" |
+        grep '^{' >"$OUT/$name.json"
+    fi
+  fi
 }
 
 # Checks the expected answers are sent before loading.
@@ -114,18 +134,20 @@ done
 
 sample_rss "$APP_PID" "$OUT/rss-whoami.txt" &
 SAMPLER=$!
-run_oha whoami -H "Authorization: JWT $(token context)" "$APP/api/whoami"
+run_load whoami header "Authorization: JWT $(token context)" "$APP/api/whoami"
 kill "$SAMPLER" 2>/dev/null || true
 
 # The panel: one valid token for every five hostile ones, drawn at random per request.
 escape() { sed 's/[.]/\\./g'; }
 alternatives="$(token panel | escape)"
+echo "/panel?jwt=$(token panel)" >"$OUT/panel-targets.txt"
 for hostile in context other-path wrong-secret expired unknown-tenant; do
   alternatives="$alternatives|$(token "hostile-$hostile" | escape)"
+  echo "/panel?jwt=$(token "hostile-$hostile")" >>"$OUT/panel-targets.txt"
 done
 sample_rss "$APP_PID" "$OUT/rss-panel.txt" &
 SAMPLER=$!
-run_oha panel --rand-regex-url "http://127\\.0\\.0\\.1:$APP_PORT/panel\\?jwt=($alternatives)"
+run_load panel mix "http://127\\.0\\.0\\.1:$APP_PORT/panel\\?jwt=($alternatives)" "$OUT/panel-targets.txt"
 kill "$SAMPLER" 2>/dev/null || true
 APP_LOAD="$(cat /proc/loadavg)"
 
@@ -156,7 +178,7 @@ if [[ -z ${SKIP_ACE:-} ]]; then
   ACE_PID=$(pgrep -P "$!" node || echo "$!")
   sample_rss "$ACE_PID" "$OUT/rss-ace.txt" &
   SAMPLER=$!
-  run_oha ace-whoami -H "Authorization: JWT $(token context)" "http://127.0.0.1:$ACE_PORT/api/whoami"
+  run_load ace-whoami header "Authorization: JWT $(token context)" "http://127.0.0.1:$ACE_PORT/api/whoami"
   kill "$SAMPLER" 2>/dev/null || true
 fi
 
