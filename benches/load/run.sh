@@ -112,7 +112,7 @@ run_load() {
       wrk -t "$threads" -c "$CONNECTIONS" -d "${DURATION}s" -s benches/load/wrk.lua -H "$3" "$4" |
         grep '^{' >"$OUT/$name.json"
     else
-      TARGETS=$5 wrk -t "$threads" -c "$CONNECTIONS" -d "${DURATION}s" -s benches/load/wrk.lua "$APP/" |
+      TARGETS=$4 wrk -t "$threads" -c "$CONNECTIONS" -d "${DURATION}s" -s benches/load/wrk.lua "$APP/" |
         grep '^{' >"$OUT/$name.json"
     fi
   fi
