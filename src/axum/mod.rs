@@ -59,6 +59,7 @@
 
 mod extract;
 mod layer;
+mod lifecycle;
 mod rejection;
 #[cfg(feature = "session")]
 mod session;
@@ -67,6 +68,7 @@ mod verify;
 
 pub use extract::{ConnectContext, ConnectPolicy, ConnectRequest, ConnectRequestOrContext};
 pub use layer::{ConnectLayer, ConnectService};
+pub use lifecycle::ConnectLifecycle;
 pub use rejection::ConnectRejection;
 #[cfg(feature = "session")]
 pub use session::{user_deleted_webhook, AppSession};
