@@ -54,12 +54,16 @@
 //! ```
 
 mod extract;
+#[cfg(feature = "forge")]
+mod forge;
 mod layer;
 mod rejection;
 mod state;
 mod verify;
 
 pub use extract::{ConnectContext, ConnectPolicy, ConnectRequest, ConnectRequestOrContext};
+#[cfg(feature = "forge")]
+pub use forge::{ForgeAuth, ForgeInvocation};
 pub use layer::{ConnectLayer, ConnectService};
 pub use rejection::ConnectRejection;
 pub use state::ConnectAuth;

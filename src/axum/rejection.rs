@@ -1,5 +1,5 @@
-//! The one rejection of every Connect extractor and of the layer: the [`Error`] and the HTTP
-//! answer it maps to.
+//! The one rejection of every extractor and of the layer: the [`Error`] and the HTTP answer it
+//! maps to.
 
 use core::fmt;
 
@@ -13,8 +13,8 @@ use crate::error::Error;
 ///
 /// | [`Error`] | status | headers |
 /// | --- | --- | --- |
-/// | a verdict on the request or its token ([`Error::is_verdict`]), a missing token included | 401 Unauthorized | `WWW-Authenticate: JWT` |
-/// | [`Error::Unavailable`]: the tenant store could not answer | 503 Service Unavailable | |
+/// | a verdict on the request or its token ([`Error::is_verdict`]), a missing token included | 401 Unauthorized | `WWW-Authenticate: JWT` (`Bearer` from the Forge remote extractor, `ForgeInvocation`) |
+/// | [`Error::Unavailable`]: the tenant store could not answer (or, for Forge, the key set could not be fetched) | 503 Service Unavailable | |
 /// | [`Error::Config`]: the app is misconfigured (a store returned another tenant's key, an empty secret) | 500 Internal Server Error | |
 ///
 /// The body is the error's stable [code](Error::code) alone (`context-token-not-allowed`,
@@ -41,9 +41,30 @@ use crate::error::Error;
 #[derive(Clone, PartialEq, Eq)]
 pub struct ConnectRejection {
     error: Error,
+    challenge: Challenge,
+}
+
+/// The `WWW-Authenticate` scheme of a 401: how the refused route takes its token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Challenge {
+    /// Connect: `Authorization: JWT <token>`.
+    Jwt,
+    /// Forge remote: `Authorization: Bearer <token>`.
+    #[cfg(feature = "forge")]
+    Bearer,
 }
 
 impl ConnectRejection {
+    /// A refusal of a route whose tokens travel as `Authorization: Bearer` (Forge remote):
+    /// its 401 challenges with `WWW-Authenticate: Bearer`.
+    #[cfg(feature = "forge")]
+    pub(crate) fn bearer(error: Error) -> Self {
+        Self {
+            error,
+            challenge: Challenge::Bearer,
+        }
+    }
+
     /// The error.
     #[must_use]
     pub fn error(&self) -> &Error {
@@ -69,7 +90,10 @@ impl ConnectRejection {
 
 impl From<Error> for ConnectRejection {
     fn from(error: Error) -> Self {
-        Self { error }
+        Self {
+            error,
+            challenge: Challenge::Jwt,
+        }
     }
 }
 
@@ -83,7 +107,12 @@ impl IntoResponse for ConnectRejection {
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
         if status == StatusCode::UNAUTHORIZED {
-            headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("JWT"));
+            let scheme = match self.challenge {
+                Challenge::Jwt => "JWT",
+                #[cfg(feature = "forge")]
+                Challenge::Bearer => "Bearer",
+            };
+            headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(scheme));
         }
         response
     }
