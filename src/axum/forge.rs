@@ -2,30 +2,6 @@
 //! verifies the Forge Invocation Token of `Authorization: Bearer <FIT>` with the key source
 //! and verifier of [`ForgeAuth`], reads the OAuth tokens Forge forwards, and finds the linked
 //! Connect tenant when the app keeps a tenant store.
-//!
-//! ```no_run
-//! # #[cfg(feature = "forge-http")]
-//! # mod example {
-//! use atlassian_connect_jwt::axum::{ForgeAuth, ForgeInvocation};
-//! use atlassian_connect_jwt::{ForgeVerifier, HttpJwksSource, JwksCache};
-//! use axum::{routing::post, Router};
-//!
-//! /// A Forge remote endpoint (`remotes` + `endpoints` in manifest.yml).
-//! async fn remote(forge: ForgeInvocation) -> String {
-//!     // The installation is the tenant: key the app's storage by it.
-//!     format!("hello, {}", forge.verified().installation_id())
-//! }
-//!
-//! pub fn app() -> Result<Router, atlassian_connect_jwt::Error> {
-//!     let verifier =
-//!         ForgeVerifier::new("ari:cloud:ecosystem::app/8db33809-1f32-48bb-8c52-5877dab48107")?;
-//!     let forge = ForgeAuth::new(verifier, JwksCache::new(HttpJwksSource::new()?));
-//!     Ok(Router::new()
-//!         .route("/forge/remote/hello", post(remote))
-//!         .with_state(forge))
-//! }
-//! # }
-//! ```
 
 use core::fmt;
 use core::future::Future;
@@ -167,6 +143,74 @@ impl ForgeKeySource for Keys<'_> {
 ///
 /// Only a successful verification makes one. The OAuth headers are read after the token
 /// verified, and only into [`ForgeOAuthToken`]s (never logged, redacted in `Debug`).
+///
+/// One backend can serve a Connect app and a Forge app's remote side by side (during a move
+/// from Connect to Forge): one state with a [`ConnectAuth`](super::ConnectAuth) and a
+/// [`ForgeAuth`] sharing one tenant store, each reached by its extractor through
+/// [`FromRef`].
+///
+/// ```no_run
+/// # #[cfg(feature = "forge-http")]
+/// # mod example {
+/// use std::sync::Arc;
+///
+/// use atlassian_connect_jwt::axum::{ConnectAuth, ConnectRequest, ForgeAuth, ForgeInvocation};
+/// use atlassian_connect_jwt::{
+///     BasePath, ForgeVerifier, HttpJwksSource, JwksCache, MemoryTenantStore, TenantStore,
+/// };
+/// use axum::extract::FromRef;
+/// use axum::routing::{get, post};
+/// use axum::Router;
+///
+/// #[derive(Clone)]
+/// struct AppState {
+///     connect: ConnectAuth,
+///     forge: ForgeAuth,
+/// }
+///
+/// impl FromRef<AppState> for ConnectAuth {
+///     fn from_ref(state: &AppState) -> Self {
+///         state.connect.clone()
+///     }
+/// }
+///
+/// impl FromRef<AppState> for ForgeAuth {
+///     fn from_ref(state: &AppState) -> Self {
+///         state.forge.clone()
+///     }
+/// }
+///
+/// /// A Connect iframe: a Connect JWT signed with the tenant's shared secret.
+/// async fn issue_panel(connect: ConnectRequest) -> String {
+///     format!("Connect, for {}", connect.tenant().base_url())
+/// }
+///
+/// /// A Forge remote endpoint (`remotes` and `endpoints` in manifest.yml): a Forge
+/// /// Invocation Token signed by Forge.
+/// async fn forge_remote(forge: ForgeInvocation) -> String {
+///     let installation = forge.verified().installation_id(); // the key for the app's data
+///     match forge.tenant() {
+///         // The same installation's Connect tenant: its data, its client key.
+///         Some(tenant) => format!("Forge, for {installation}, Connect tenant {}", tenant.client_key()),
+///         None => format!("Forge, for {installation}"),
+///     }
+/// }
+///
+/// pub fn app() -> Result<Router, atlassian_connect_jwt::Error> {
+///     // The store the Connect lifecycle handlers fill (installationId included).
+///     let tenants: Arc<dyn TenantStore> = Arc::new(MemoryTenantStore::new());
+///     let connect = ConnectAuth::new(BasePath::parse("https://app.example.com")?, Arc::clone(&tenants));
+///     let verifier =
+///         ForgeVerifier::new("ari:cloud:ecosystem::app/8db33809-1f32-48bb-8c52-5877dab48107")?;
+///     let forge = ForgeAuth::new(verifier, JwksCache::new(HttpJwksSource::new()?))
+///         .with_tenants(tenants);
+///     Ok(Router::new()
+///         .route("/issue-panel", get(issue_panel))
+///         .route("/forge/remote/{*path}", post(forge_remote))
+///         .with_state(AppState { connect, forge }))
+/// }
+/// # }
+/// ```
 ///
 /// # Rejection
 ///
