@@ -569,6 +569,112 @@ async fn the_linked_connect_tenant() {
     assert_eq!(call(&origin, &token()).await.json()["tenant"], Value::Null);
 }
 
+// ----- the example app's route (notes/forge2.md gives this code for connect-app) -----
+
+/// `POST /forge/remote/{*path}`: what the example app answers a verified Forge invocation.
+async fn example_forge_remote(
+    forge: ForgeInvocation,
+) -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    let verified = forge.verified();
+    let tenant = forge
+        .tenant()
+        .map(|tenant| json!({"client_key": tenant.client_key(), "base_url": tenant.base_url()}));
+    let body = json!({
+        "installation_id": verified.installation_id(),
+        "module_key": verified.module_key(),
+        "principal": verified.principal(),
+        "tenant": tenant,
+    });
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+}
+
+/// The example app's Forge routes, when `CONNECT_APP_FORGE_APP_ID` is set: a router of their
+/// own, merged into the Connect app's.
+fn example_forge_routes(
+    app_id: &str,
+    jwks_url: &str,
+    tenants: Arc<dyn TenantStore>,
+) -> Result<Router, Error> {
+    let verifier = ForgeVerifier::new(app_id)?;
+    let keys = atlassian_connect_jwt::JwksCache::new(
+        atlassian_connect_jwt::HttpJwksSource::with_url(jwks_url)?,
+    );
+    let forge = ForgeAuth::new(verifier, keys).with_tenants(tenants);
+    Ok(Router::new()
+        .route(
+            "/forge/remote/{*path}",
+            axum::routing::post(example_forge_remote),
+        )
+        .with_state(forge))
+}
+
+#[tokio::test]
+async fn the_example_app_route() {
+    let _serial = SERIAL.lock().await;
+    let keys = JwksServer::start();
+    keys.answer("/jwks.json", Answer::Ok(jwks(&[forge().jwk()]), None));
+    let store = installed_store(Some(INSTALLATION)).await;
+    // Startup refuses a bare uuid and a plain-http key set URL.
+    assert_eq!(
+        example_forge_routes("8db33809", &keys.url("/jwks.json"), store.clone()).unwrap_err(),
+        Error::Config(ConfigError::InvalidAppId)
+    );
+    assert_eq!(
+        example_forge_routes(APP_ID, "http://forge.example/jwks.json", store.clone()).unwrap_err(),
+        Error::Config(ConfigError::InvalidBaseUrl)
+    );
+    let connect = ConnectAuth::new(BasePath::parse(BASE).unwrap(), store.clone());
+    let app = Router::new()
+        .route("/panel", get(panel))
+        .with_state(connect)
+        .merge(example_forge_routes(APP_ID, &keys.url("/jwks.json"), store).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let reply = call(&origin, &token()).await;
+    assert_eq!(
+        reply.json(),
+        json!({
+            "installation_id": INSTALLATION, "module_key": "forge-remote-panel",
+            "principal": PRINCIPAL,
+            "tenant": {"client_key": CLIENT_KEY, "base_url": "https://tenant.atlassian.net"},
+        })
+    );
+    assert_eq!(
+        call(&origin, &fit(&with("aud", json!(OTHER_APP_ID)))).await,
+        Reply::refused("app-id-mismatch")
+    );
+    // A Connect token on the Forge route.
+    let connect_token = Signer::new(CLIENT_KEY)
+        .sign_request(
+            &CanonicalRequest::from_target("POST", "/forge/remote/hello", None).unwrap(),
+            &TenantKey::new(CLIENT_KEY, &SharedSecret::new(SHARED_SECRET)).unwrap(),
+            UnixTime::now(),
+        )
+        .unwrap();
+    let reply = post_with(
+        &format!("{origin}/forge/remote/hello"),
+        &[("authorization", &connect_token.authorization_header())],
+    )
+    .await;
+    assert_eq!(reply, Reply::refused("invalid-bearer-header"));
+    // The Connect route is unaffected, and refuses a FIT.
+    let reply = reqwest::Client::new()
+        .get(format!("{origin}/panel"))
+        .header("authorization", format!("Bearer {}", token()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (reply.status().as_u16(), reply.text().await.unwrap()),
+        (401, "invalid-authorization-header".to_owned())
+    );
+}
+
 /// Everything every subscriber event wrote, as text, kept whole.
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<(Vec<u8>, usize)>>);
