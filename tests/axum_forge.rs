@@ -744,7 +744,9 @@ async fn refusals_log_their_code_and_never_a_token() {
 
     let wrong_app_bearer = format!("Bearer {wrong_app}");
     let forged_bearer = format!("Bearer {forged}");
-    let cases: Vec<(Vec<(&str, &str)>, &str, &str)> = vec![
+    // The headers, the code and the level of each refusal.
+    type Case<'a> = (Vec<(&'a str, &'a str)>, &'a str, &'a str);
+    let cases: Vec<Case<'_>> = vec![
         (
             vec![
                 ("authorization", &wrong_app_bearer),

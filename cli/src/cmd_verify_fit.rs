@@ -5,7 +5,6 @@
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
-use std::future::Future;
 use std::io::{self, Read as _};
 use std::process::ExitCode;
 use std::sync::OnceLock;
@@ -284,20 +283,18 @@ struct Fetcher {
 /// The same answers as a [`JwkSet`] (a token with an `icLabel` is `unknown-key-id`: the set
 /// given is the commercial cloud's), from a set fetched on first use.
 impl ForgeKeySource for Fetcher {
-    fn forge_key(
+    async fn forge_key(
         &self,
         kid: &ForgeKeyId,
         ic_label: Option<&IcLabel>,
-    ) -> impl Future<Output = Result<InstallKey, Error>> + Send {
-        async move {
-            if ic_label.is_some() {
-                return Err(Error::UnknownKeyId);
-            }
-            let set = self.source.fetch_jwks(None).await?;
-            let key = set.key(kid).cloned();
-            let _ = self.fetched.set(set);
-            key
+    ) -> Result<InstallKey, Error> {
+        if ic_label.is_some() {
+            return Err(Error::UnknownKeyId);
         }
+        let set = self.source.fetch_jwks(None).await?;
+        let key = set.key(kid).cloned();
+        let _ = self.fetched.set(set);
+        key
     }
 }
 
@@ -629,6 +626,7 @@ fn answer(line: &str) -> Result<Reply, Failure> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
