@@ -18,11 +18,19 @@ use atlassian_connect_jwt::{
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
-use rsa::pkcs8::{EncodePublicKey, LineEnding};
 use rsa::signature::{RandomizedSigner, SignatureEncoding, Signer};
 use rsa::traits::PublicKeyParts;
-use rsa::RsaPrivateKey;
 use serde_json::{json, Value};
+
+/// RSA key pairs, JWKs and RS256 signing, shared with `tests/axum_forge.rs`.
+#[path = "forge/fixtures.rs"]
+mod fixtures;
+/// The key-set server on 127.0.0.1, shared with `tests/axum_forge.rs`.
+#[cfg(feature = "forge-http")]
+#[path = "forge/server.rs"]
+mod server;
+
+pub(crate) use fixtures::{b64, jwks, Pair};
 
 /// The key cache, with an in-process source that counts how often it is asked.
 #[path = "forge/cache.rs"]
@@ -52,50 +60,6 @@ fn ec_jwk(kid: &str) -> Value {
     })
 }
 
-pub(crate) struct Pair {
-    private: RsaPrivateKey,
-    kid: &'static str,
-}
-
-impl Pair {
-    fn generate(bits: usize, kid: &'static str) -> Self {
-        let private = RsaPrivateKey::new(&mut rsa::rand_core::OsRng, bits).unwrap();
-        Self { private, kid }
-    }
-
-    /// The public key as Forge publishes it.
-    pub(crate) fn jwk(&self) -> Value {
-        let public = self.private.to_public_key();
-        json!({
-            "kty": "RSA",
-            "kid": self.kid,
-            "use": "sig",
-            "alg": "RS256",
-            "n": b64(&public.n().to_bytes_be()),
-            "e": b64(&public.e().to_bytes_be()),
-        })
-    }
-
-    fn pem(&self) -> String {
-        self.private
-            .to_public_key()
-            .to_public_key_pem(LineEnding::LF)
-            .unwrap()
-    }
-
-    /// `header.payload.signature`, RS256.
-    pub(crate) fn sign(&self, header: &Value, payload: &Value) -> String {
-        self.sign_raw(&header.to_string(), &payload.to_string())
-    }
-
-    /// As [`sign`](Self::sign), with the JSON texts exactly as given.
-    pub(crate) fn sign_raw(&self, header: &str, payload: &str) -> String {
-        let input = format!("{}.{}", b64(header.as_bytes()), b64(payload.as_bytes()));
-        let key = rsa::pkcs1v15::SigningKey::<rsa::sha2::Sha256>::new(self.private.clone());
-        format!("{input}.{}", b64(&key.sign(input.as_bytes()).to_vec()))
-    }
-}
-
 /// Forge's signing key.
 pub(crate) fn forge() -> &'static Pair {
     static PAIR: OnceLock<Pair> = OnceLock::new();
@@ -114,21 +78,12 @@ pub(crate) fn attacker() -> &'static Pair {
     PAIR.get_or_init(|| Pair::generate(2048, KID))
 }
 
-pub(crate) fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
 fn signing_input(header: &Value, payload: &Value) -> String {
     format!(
         "{}.{}",
         b64(header.to_string().as_bytes()),
         b64(payload.to_string().as_bytes())
     )
-}
-
-/// A key set with these keys (JWK objects).
-pub(crate) fn jwks(keys: &[Value]) -> String {
-    json!({ "keys": keys }).to_string()
 }
 
 pub(crate) fn header(kid: &str) -> Value {

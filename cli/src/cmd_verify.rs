@@ -311,46 +311,12 @@ fn many(default_base: Option<&BasePath>) -> ExitCode {
         io::stdin().lock(),
         io::stdout().lock(),
         ErrorStyle::WithOk,
-        |line| answer(line, default_base).map_err(redact),
+        |line| answer(line, default_base).map_err(jsonl::redact),
     );
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => report::io(&err, err.io_error()),
     }
-}
-
-/// A line's malformed-input message without the text of any string it quotes: serde_json's
-/// `invalid type: string "..."` would echo a secret put in the wrong field.
-fn redact(mut failure: Failure) -> Failure {
-    const QUOTED: &str = "string \"";
-    if failure.code != jsonl::MALFORMED_INPUT || !failure.message.contains(QUOTED) {
-        return failure;
-    }
-    let mut message = String::with_capacity(failure.message.len());
-    let mut rest: &str = &failure.message;
-    while let Some(start) = rest.find(QUOTED) {
-        message.push_str(&rest[..start]);
-        message.push_str("a string");
-        // The quoted text is Rust-escaped: skip to the first `"` not after a `\`.
-        let quoted = &rest[start + QUOTED.len()..];
-        let mut escaped = false;
-        let end = quoted.char_indices().find_map(|(i, c)| match c {
-            _ if escaped => {
-                escaped = false;
-                None
-            }
-            '\\' => {
-                escaped = true;
-                None
-            }
-            '"' => Some(i + 1),
-            _ => None,
-        });
-        rest = end.map_or("", |end| &quoted[end..]);
-    }
-    message.push_str(rest);
-    failure.message = message.into();
-    failure
 }
 
 /// One input line.

@@ -279,6 +279,41 @@ fn json_message(err: &serde_json::Error) -> String {
     }
 }
 
+/// A line's malformed-input message without the text of any string it quotes: serde_json's
+/// `invalid type: string "..."` would echo a secret or a token put in the wrong field
+/// (`verify --jsonl`, `verify-fit --jsonl`).
+pub(crate) fn redact(mut failure: Failure) -> Failure {
+    const QUOTED: &str = "string \"";
+    if failure.code != MALFORMED_INPUT || !failure.message.contains(QUOTED) {
+        return failure;
+    }
+    let mut message = String::with_capacity(failure.message.len());
+    let mut rest: &str = &failure.message;
+    while let Some(start) = rest.find(QUOTED) {
+        message.push_str(&rest[..start]);
+        message.push_str("a string");
+        // The quoted text is Rust-escaped: skip to the first `"` not after a `\`.
+        let quoted = &rest[start + QUOTED.len()..];
+        let mut escaped = false;
+        let end = quoted.char_indices().find_map(|(i, c)| match c {
+            _ if escaped => {
+                escaped = false;
+                None
+            }
+            '\\' => {
+                escaped = true;
+                None
+            }
+            '"' => Some(i + 1),
+            _ => None,
+        });
+        rest = end.map_or("", |end| &quoted[end..]);
+    }
+    message.push_str(rest);
+    failure.message = message.into();
+    failure
+}
+
 /// A 64-byte lowercase hex digest serialized as a JSON string without allocating.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Hex64(pub(crate) [u8; 64]);
@@ -410,6 +445,32 @@ mod tests {
         assert!(malformed(&out[0]) && out[0].contains("longer than"));
         assert_eq!(out[1], r#"{"said":"after"}"#);
         assert!(malformed(&out[2]) && out[2].contains("longer than"));
+    }
+
+    #[test]
+    fn quoted_strings_are_redacted_from_malformed_messages() {
+        let failure = |message: &str| Failure::malformed(message.to_owned());
+        assert_eq!(
+            redact(failure(
+                r#"invalid type: string "s3cr\"et", expected u64 at column 9"#
+            ))
+            .message,
+            "invalid type: a string, expected u64 at column 9"
+        );
+        assert_eq!(
+            redact(failure(r#"a string "x" and string "y" end"#)).message,
+            "a a string and a string end"
+        );
+        // Other codes and messages without a quoted string are kept.
+        let verdict = Failure {
+            code: "expired",
+            message: r#"string "kept""#.into(),
+        };
+        assert_eq!(redact(verdict.clone()), verdict);
+        assert_eq!(
+            redact(failure("missing field `now`")),
+            failure("missing field `now`")
+        );
     }
 
     /// Input that arrives in fixed pieces; before handing out each piece it checks that every

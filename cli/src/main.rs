@@ -11,6 +11,7 @@ mod cmd_qsh;
 mod cmd_sign;
 mod cmd_sign_assertion;
 mod cmd_verify;
+mod cmd_verify_fit;
 mod cmd_verify_install;
 mod help;
 mod input;
@@ -45,6 +46,8 @@ enum Command {
     Verify(cmd_verify::Args),
     /// Verify a signed-install lifecycle callback (installed/uninstalled): RS256 token and body
     VerifyInstall(cmd_verify_install::Args),
+    /// Verify a Forge Invocation Token (Forge remote) against Forge's key set, or many as JSON Lines (--jsonl)
+    VerifyFit(cmd_verify_fit::Args),
     /// Sign a token for a request (or a context token, --context)
     Sign(cmd_sign::Args),
     /// Sign the user-impersonation assertion (OAuth 2.0 JWT bearer grant)
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
         Some(Command::Decode(args)) => cmd_decode::run(args),
         Some(Command::Verify(args)) => cmd_verify::run(args),
         Some(Command::VerifyInstall(args)) => cmd_verify_install::run(args),
+        Some(Command::VerifyFit(args)) => cmd_verify_fit::run(args),
         Some(Command::Sign(args)) => cmd_sign::run(args),
         Some(Command::SignAssertion(args)) => cmd_sign_assertion::run(args),
         None => help::print(&mut command),

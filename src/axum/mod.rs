@@ -58,6 +58,8 @@
 //! ```
 
 mod extract;
+#[cfg(feature = "forge")]
+mod forge;
 mod layer;
 mod lifecycle;
 mod rejection;
@@ -67,6 +69,8 @@ mod state;
 mod verify;
 
 pub use extract::{ConnectContext, ConnectPolicy, ConnectRequest, ConnectRequestOrContext};
+#[cfg(feature = "forge")]
+pub use forge::{ForgeAuth, ForgeInvocation};
 pub use layer::{ConnectLayer, ConnectService};
 pub use lifecycle::ConnectLifecycle;
 pub use rejection::ConnectRejection;

@@ -1,5 +1,5 @@
-//! The one rejection of every Connect extractor and of the layer: the [`Error`] and the HTTP
-//! answer it maps to.
+//! The one rejection of every extractor and of the layer: the [`Error`] and the HTTP answer it
+//! maps to.
 
 use core::fmt;
 
@@ -13,9 +13,9 @@ use crate::error::Error;
 ///
 /// | [`Error`] | status | headers |
 /// | --- | --- | --- |
-/// | a verdict on the request or its token ([`Error::is_verdict`]), a missing token included | 401 Unauthorized | `WWW-Authenticate: JWT`; on session-token routes `WWW-Authenticate: Bearer` (RFC 6750: `Bearer` for a missing token, `Bearer error="invalid_token"` otherwise) |
+/// | a verdict on the request or its token ([`Error::is_verdict`]), a missing token included | 401 Unauthorized | `WWW-Authenticate: JWT`; on session-token and Forge remote routes `WWW-Authenticate: Bearer` (RFC 6750: `Bearer` for a missing token, `Bearer error="invalid_token"` otherwise) |
 /// | [`Error::InvalidWebhookPayload`]: a verified webhook whose body is not its event's | 400 Bad Request | |
-/// | [`Error::Unavailable`]: the tenant store (or the session revocation store) could not answer | 503 Service Unavailable | |
+/// | [`Error::Unavailable`]: the tenant store, the session revocation store or Forge's key set could not answer | 503 Service Unavailable | |
 /// | [`Error::Config`]: the app is misconfigured (a store returned another tenant's key, an empty secret) | 500 Internal Server Error | |
 ///
 /// The body is the error's stable [code](Error::code) alone (`context-token-not-allowed`,
@@ -45,19 +45,21 @@ pub struct ConnectRejection {
     challenge: Challenge,
 }
 
-/// The authentication scheme a 401 names.
+/// The `WWW-Authenticate` scheme of a 401: how the refused route takes its token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Challenge {
-    /// Connect routes: `JWT`.
+    /// Connect: `Authorization: JWT <token>`.
     Jwt,
-    /// Session-token routes: `Bearer` (RFC 6750).
+    /// Session-token and Forge remote routes: `Authorization: Bearer <token>` (RFC 6750).
+    #[cfg(any(feature = "session", feature = "forge"))]
     Bearer,
 }
 
 impl ConnectRejection {
-    /// A refusal on a session-token route: its 401 challenges `Bearer`.
-    #[cfg(feature = "session")]
-    pub(super) fn bearer(error: Error) -> Self {
+    /// A refusal of a route whose tokens travel as `Authorization: Bearer` (app sessions,
+    /// Forge remote): its 401 challenges with `WWW-Authenticate: Bearer`.
+    #[cfg(any(feature = "session", feature = "forge"))]
+    pub(crate) fn bearer(error: Error) -> Self {
         Self {
             error,
             challenge: Challenge::Bearer,
@@ -109,7 +111,9 @@ impl IntoResponse for ConnectRejection {
         if status == StatusCode::UNAUTHORIZED {
             let challenge = match (self.challenge, &self.error) {
                 (Challenge::Jwt, _) => "JWT",
+                #[cfg(any(feature = "session", feature = "forge"))]
                 (Challenge::Bearer, Error::MissingToken) => "Bearer",
+                #[cfg(any(feature = "session", feature = "forge"))]
                 (Challenge::Bearer, _) => "Bearer error=\"invalid_token\"",
             };
             headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));

@@ -2,11 +2,8 @@
 //! with a `JwksCache` over an `HttpJwksSource` pointed at an HTTP server on 127.0.0.1 that
 //! serves key sets and counts every request it receives.
 
-use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
-use std::thread;
+use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use atlassian_connect_jwt::{
@@ -15,115 +12,14 @@ use atlassian_connect_jwt::{
 };
 use serde_json::json;
 
+use super::server::{Answer, JwksServer};
 use super::{b64, claims, forge, header, jwks, rotated, token, verifier, with, NOW, ROTATED_KID};
 
-/// What the server answers for one path.
-#[derive(Clone)]
-enum Answer {
-    /// `200` with this body, its `Content-Length` and this `Cache-Control`, if any.
-    Ok(String, Option<&'static str>),
-    /// `200` with this body and no length (read until the connection closes).
-    OkUnsized(String),
-    /// This status, empty body; `Location: /elsewhere` for 3xx.
-    Status(u16),
-    /// `200` with the body after a pause.
-    Slow(Duration, String),
-}
-
-/// An HTTP/1.1 server on 127.0.0.1 that answers from a table and records request targets.
-struct JwksServer {
-    base: String,
-    answers: Arc<Mutex<HashMap<String, Answer>>>,
-    requests: Arc<Mutex<Vec<String>>>,
-}
-
-impl JwksServer {
-    fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let answers = Arc::new(Mutex::new(HashMap::new()));
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let (a, r) = (Arc::clone(&answers), Arc::clone(&requests));
-        thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let (a, r) = (Arc::clone(&a), Arc::clone(&r));
-                thread::spawn(move || serve(stream, &a, &r));
-            }
-        });
-        let server = Self {
-            base,
-            answers,
-            requests,
-        };
-        server.answer("/jwks.json", Answer::Ok(jwks(&[forge().jwk()]), None));
-        server
-    }
-
-    fn answer(&self, path: &str, answer: Answer) {
-        self.answers.lock().unwrap().insert(path.to_owned(), answer);
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn requests(&self) -> Vec<String> {
-        self.requests.lock().unwrap().clone()
-    }
-
-    fn count(&self) -> usize {
-        self.requests().len()
-    }
-
-    /// Generous time limit: a loaded test machine must not turn a fetch into a failure.
-    fn source(&self) -> HttpJwksSource {
-        HttpJwksSource::with_url(&self.url("/jwks.json"))
-            .unwrap()
-            .with_timeout(Duration::from_secs(10))
-    }
-
-    fn keys(&self) -> Arc<JwksCache<HttpJwksSource>> {
-        Arc::new(JwksCache::new(self.source()))
-    }
-}
-
-fn serve(
-    mut stream: TcpStream,
-    answers: &Mutex<HashMap<String, Answer>>,
-    requests: &Mutex<Vec<String>>,
-) {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") && head.len() < 16 * 1024 {
-        match stream.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            _ => return,
-        }
-    }
-    let head = String::from_utf8_lossy(&head);
-    let target = head.split(' ').nth(1).unwrap_or("").to_owned();
-    requests.lock().unwrap().push(target.clone());
-    let answer = answers.lock().unwrap().get(&target).cloned();
-    let response = match answer {
-        None => "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned(),
-        Some(Answer::Ok(body, cache_control)) => format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{}content-length: {}\r\nconnection: close\r\n\r\n{body}",
-            cache_control.map(|c| format!("cache-control: {c}\r\n")).unwrap_or_default(),
-            body.len()
-        ),
-        Some(Answer::OkUnsized(body)) => format!("HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n{body}"),
-        Some(Answer::Status(status)) => format!(
-            "HTTP/1.1 {status} Status\r\nlocation: /elsewhere\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-        ),
-        Some(Answer::Slow(pause, body)) => {
-            thread::sleep(pause);
-            format!(
-                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            )
-        }
-    };
-    let _ = stream.write_all(response.as_bytes());
+/// The server of `server.rs`, serving Forge's key set at `/jwks.json`.
+fn start() -> JwksServer {
+    let server = JwksServer::start();
+    server.answer("/jwks.json", Answer::Ok(jwks(&[forge().jwk()]), None));
+    server
 }
 
 async fn verify(keys: &JwksCache<HttpJwksSource>, token: &str) -> Result<String, Error> {
@@ -148,7 +44,7 @@ fn unavailable(reason: &'static str) -> Error {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_valid_token_is_accepted_with_one_fetch_and_cached_after() {
-    let server = JwksServer::start();
+    let server = start();
     let keys = server.keys();
     assert_eq!(verify(&keys, &token()).await.unwrap(), super::INSTALLATION);
     assert_eq!(server.count(), 1);
@@ -162,7 +58,7 @@ async fn a_valid_token_is_accepted_with_one_fetch_and_cached_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixteen_concurrent_first_requests_cause_one_fetch() {
-    let server = JwksServer::start();
+    let server = start();
     server.answer(
         "/jwks.json",
         Answer::Slow(Duration::from_millis(150), jwks(&[forge().jwk()])),
@@ -182,7 +78,7 @@ async fn sixteen_concurrent_first_requests_cause_one_fetch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_is_handled_with_one_refetch() {
-    let server = JwksServer::start();
+    let server = start();
     let interval = Duration::from_secs(2);
     let keys = JwksCache::new(server.source()).with_refetch_interval(interval);
     assert!(verify(&keys, &token()).await.is_ok());
@@ -224,7 +120,7 @@ async fn rotation_is_handled_with_one_refetch() {
 /// Planted bug this catches: refetching on every unknown `kid` costs the CDN 1,000 requests.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_1000_random_kids_is_bounded() {
-    let server = JwksServer::start();
+    let server = start();
     // The defaults: within 30 seconds of the last fetch, unknown kids cause no fetch at all.
     let keys = server.keys();
     assert!(verify(&keys, &token()).await.is_ok());
@@ -271,7 +167,7 @@ async fn a_burst_of_1000_random_kids_is_bounded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_are_unavailable_and_name_no_url() {
-    let server = JwksServer::start();
+    let server = start();
     let cases = [
         (
             Answer::Status(500),
@@ -337,7 +233,7 @@ async fn failures_are_unavailable_and_name_no_url() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failure_is_kept_briefly_then_retried() {
-    let server = JwksServer::start();
+    let server = start();
     server.answer("/jwks.json", Answer::Status(503));
     let keys = JwksCache::new(server.source()).with_failure_ttl(Duration::from_secs(2));
     let down = unavailable("the key server answered with an error status");
@@ -352,7 +248,7 @@ async fn a_failure_is_kept_briefly_then_retried() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cache_control_bounds_how_long_a_set_is_kept() {
-    let server = JwksServer::start();
+    let server = start();
     server.answer(
         "/jwks.json",
         Answer::Ok(jwks(&[forge().jwk()]), Some("public, max-age=600")),
@@ -371,7 +267,7 @@ async fn cache_control_bounds_how_long_a_set_is_kept() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn isolated_cloud_labels_fill_the_configured_template_only() {
-    let server = JwksServer::start();
+    let server = start();
     server.answer(
         "/ic/acme/jwks.json",
         Answer::Ok(jwks(&[rotated().jwk()]), None),
