@@ -507,7 +507,7 @@ fn c10_noncanonical_base64_rejected() {
     }
     // Non-canonical payload and header segments (re-signed over the altered text).
     let mut payload = T1_PAYLOAD.to_owned();
-    while b64(payload.as_bytes()).len() % 4 == 0 {
+    while b64(payload.as_bytes()).len().is_multiple_of(4) {
         payload.push(' ');
     }
     let p2 = b64(payload.as_bytes());
@@ -524,7 +524,7 @@ fn c10_noncanonical_base64_rejected() {
         );
     }
     let mut header = r#"{"alg":"HS256"}"#.to_owned();
-    while b64(header.as_bytes()).len() % 4 == 0 {
+    while b64(header.as_bytes()).len().is_multiple_of(4) {
         header.push(' ');
     }
     let h2 = b64(header.as_bytes());
