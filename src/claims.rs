@@ -7,6 +7,7 @@
 use core::fmt;
 use std::borrow::Cow;
 
+use serde::de::{Deserializer as _, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -252,7 +253,13 @@ struct Fields {
 impl Fields {
     fn read(payload: &[u8]) -> Result<Self, Error> {
         let mut fields = Self::default();
-        jws::for_each_member(payload, TokenPart::Payload, |name, value| {
+        let wanted = |name: &str| {
+            matches!(
+                name,
+                "iss" | "sub" | "qsh" | "aud" | "iat" | "exp" | "nbf" | "context"
+            )
+        };
+        jws::for_each_member(payload, TokenPart::Payload, wanted, |name, value| {
             let text = |claim| {
                 jws::json_str(value)
                     .map(|v| Text::new(payload, v))
@@ -278,19 +285,38 @@ impl Fields {
     }
 }
 
+/// `aud`: a string or a list of strings. (Told apart by the first byte, not by serde's
+/// untagged enums, which buffer every element before trying each variant.)
 fn audience(payload: &[u8], raw: &RawValue) -> Result<Audience, Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw<'a> {
-        One(#[serde(borrow)] Cow<'a, str>),
-        Many(#[serde(borrow)] Vec<Cow<'a, str>>),
-    }
-    match serde_json::from_str::<Raw<'_>>(raw.get()) {
-        Ok(Raw::One(aud)) => Ok(Audience::One(Text::new(payload, aud))),
-        Ok(Raw::Many(auds)) => Ok(Audience::Many(
-            auds.into_iter().map(|a| Text::new(payload, a)).collect(),
-        )),
-        Err(_) => Err(Error::InvalidClaim(Claim::Aud)),
+    let invalid = Error::InvalidClaim(Claim::Aud);
+    if raw.get().starts_with('[') {
+        /// The list's strings, straight into the claim's spans.
+        struct List<'p>(&'p [u8]);
+
+        impl<'de> Visitor<'de> for List<'_> {
+            type Value = Vec<Text>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of strings")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Text>, A::Error> {
+                let mut texts = Vec::new();
+                while let Some(jws::Name(aud)) = seq.next_element()? {
+                    texts.push(Text::new(self.0, aud));
+                }
+                Ok(texts)
+            }
+        }
+
+        let mut deserializer = serde_json::Deserializer::from_str(raw.get());
+        let texts = deserializer
+            .deserialize_seq(List(payload))
+            .map_err(|_| invalid)?;
+        Ok(Audience::Many(texts.into_boxed_slice()))
+    } else {
+        let aud = jws::json_str(raw).ok_or(invalid)?;
+        Ok(Audience::One(Text::new(payload, aud)))
     }
 }
 
@@ -320,26 +346,32 @@ fn context_account_id(payload: &[u8], raw: &str) -> Result<Option<Text>, Error> 
 }
 
 /// The payloads Connect implementations write, read without serde_json: names and strings
-/// without escapes, nesting well within the general limit, no repeated names. Anything else,
-/// and every error, goes to [`Fields::read`], so one set of rules decides what is valid; this
-/// only has to accept a subset of it and read that subset the same way.
+/// without escapes, at most 16 top-level members, no repeated names, within the general
+/// reader's limits. Anything else, and every error, goes to [`Fields::read`], so one set of
+/// rules decides what is valid; this only has to accept a subset of it and read that subset
+/// the same way. The limits are enforced as it goes (it gives up at the first member, element
+/// or level too many), so a payload past one costs no more here than one at it.
 mod plain {
     use super::{context_account_id, Audience, Fields, Text};
     use crate::find::find_byte;
+    use crate::jws::{MAX_JSON_ARRAY_LEN, MAX_JSON_DEPTH, MAX_JSON_MEMBERS};
     use crate::time::UnixTime;
 
-    /// Deepest nesting read here: the general reader's limit.
-    const MAX_DEPTH: usize = crate::jws::MAX_JSON_DEPTH;
-
-    /// Most members remembered for the repeated-name check; more go to the general reader.
-    const MAX_MEMBERS: usize = 16;
+    /// Most top-level names remembered for the repeated-name check; more go to the general
+    /// reader.
+    const MAX_NAMES: usize = 16;
 
     /// The typed claims of `payload`, or `None` to leave it to the general reader.
     pub(super) fn read(payload: &[u8]) -> Option<Fields> {
         let text = core::str::from_utf8(payload).ok()?;
-        let mut scan = Scanner { text, at: 0 };
+        let mut scan = Scanner {
+            text,
+            at: 0,
+            members: 0,
+            elements: 0,
+        };
         let mut fields = Fields::default();
-        let mut names = [(0, 0); MAX_MEMBERS];
+        let mut names = [(0, 0); MAX_NAMES];
         let mut count = 0;
         scan.skip_ws();
         scan.expect(b'{')?;
@@ -358,6 +390,7 @@ mod plain {
                 }
                 *names.get_mut(count)? = (start, end);
                 count += 1;
+                scan.count_member()?;
                 scan.skip_ws();
                 scan.expect(b':')?;
                 scan.skip_ws();
@@ -393,9 +426,25 @@ mod plain {
     struct Scanner<'j> {
         text: &'j str,
         at: usize,
+        /// Members read so far, in all objects.
+        members: usize,
+        /// Elements read so far, in all arrays.
+        elements: usize,
     }
 
     impl Scanner<'_> {
+        /// Counts one more member; `None` past [`MAX_JSON_MEMBERS`].
+        fn count_member(&mut self) -> Option<()> {
+            self.members += 1;
+            (self.members <= MAX_JSON_MEMBERS).then_some(())
+        }
+
+        /// Counts one more array element; `None` past [`MAX_JSON_ARRAY_LEN`].
+        fn count_element(&mut self) -> Option<()> {
+            self.elements += 1;
+            (self.elements <= MAX_JSON_ARRAY_LEN).then_some(())
+        }
+
         fn peek(&self) -> Option<u8> {
             self.text.as_bytes().get(self.at).copied()
         }
@@ -410,10 +459,35 @@ mod plain {
             self.eat(byte).then_some(())
         }
 
+        /// Past JSON whitespace: usually none or a byte or two, so those are looked at one by
+        /// one before long runs are skipped 32 bytes at a time.
         fn skip_ws(&mut self) {
-            while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-                self.at += 1;
+            let is_ws = |b: u8| (b == b' ') | (b == b'\t') | (b == b'\n') | (b == b'\r');
+            let bytes = self.text.as_bytes();
+            let mut at = self.at;
+            for _ in 0..4 {
+                match bytes.get(at) {
+                    Some(&b) if is_ws(b) => at += 1,
+                    _ => {
+                        self.at = at;
+                        return;
+                    }
+                }
             }
+            while let Some(chunk) = bytes.get(at..at + 32) {
+                if chunk
+                    .iter()
+                    .fold(0u8, |other, &b| other | u8::from(!is_ws(b)))
+                    != 0
+                {
+                    break;
+                }
+                at += 32;
+            }
+            while bytes.get(at).is_some_and(|&b| is_ws(b)) {
+                at += 1;
+            }
+            self.at = at;
         }
 
         /// After an opening quote: the span of a string without escapes or control
@@ -482,7 +556,7 @@ mod plain {
                     self.string().map(drop)
                 }
                 open @ (b'{' | b'[') => {
-                    if depth >= MAX_DEPTH {
+                    if depth >= MAX_JSON_DEPTH {
                         return None;
                     }
                     self.at += 1;
@@ -495,9 +569,12 @@ mod plain {
                         if open == b'{' {
                             self.expect(b'"')?;
                             self.string()?;
+                            self.count_member()?;
                             self.skip_ws();
                             self.expect(b':')?;
                             self.skip_ws();
+                        } else {
+                            self.count_element()?;
                         }
                         self.value(depth + 1)?;
                         self.skip_ws();
@@ -523,24 +600,37 @@ mod plain {
 
         /// RFC 8259 §6: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
         fn number(&mut self) -> Option<()> {
-            self.eat(b'-');
-            if !self.eat(b'0') {
-                if !matches!(self.peek(), Some(b'1'..=b'9')) {
+            let bytes = self.text.as_bytes();
+            let mut at = self.at;
+            let digits = |at: &mut usize| {
+                let start = *at;
+                while bytes.get(*at).is_some_and(u8::is_ascii_digit) {
+                    *at += 1;
+                }
+                *at - start
+            };
+            at += usize::from(bytes.get(at) == Some(&b'-'));
+            match bytes.get(at) {
+                Some(b'0') => at += 1,
+                Some(b'1'..=b'9') => {
+                    digits(&mut at);
+                }
+                _ => return None,
+            }
+            if bytes.get(at) == Some(&b'.') {
+                at += 1;
+                if digits(&mut at) == 0 {
                     return None;
                 }
-                self.digits();
             }
-            if self.eat(b'.') && self.digits() == 0 {
-                return None;
-            }
-            if self.eat(b'e') || self.eat(b'E') {
-                if !self.eat(b'+') {
-                    self.eat(b'-');
-                }
-                if self.digits() == 0 {
+            if matches!(bytes.get(at), Some(b'e' | b'E')) {
+                at += 1;
+                at += usize::from(matches!(bytes.get(at), Some(b'+' | b'-')));
+                if digits(&mut at) == 0 {
                     return None;
                 }
             }
+            self.at = at;
             Some(())
         }
 

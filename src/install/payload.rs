@@ -5,7 +5,7 @@ use core::fmt;
 use serde_json::value::RawValue;
 use zeroize::Zeroizing;
 
-use crate::error::{Error, PayloadDefect, TokenPart};
+use crate::error::{Error, PayloadDefect};
 use crate::jws::{self, Members};
 use crate::secret::SharedSecret;
 
@@ -57,7 +57,7 @@ impl LifecyclePayload {
             return Err(defect(PayloadDefect::TooLarge));
         }
         let mut fields = Fields::default();
-        let walked = jws::for_each_member(body.as_bytes(), TokenPart::Payload, |name, value| {
+        let walked = jws::for_each_body_member(body.as_bytes(), Fields::wants, |name, value| {
             fields.read(name.as_ref(), value)
         });
         match walked {
@@ -162,7 +162,7 @@ impl LifecyclePayload {
     /// `raw("sharedSecret")` is the secret: never log it.
     #[must_use]
     pub fn raw(&self, name: &str) -> Option<&str> {
-        let members = Members::parse(self.body.as_bytes(), TokenPart::Payload).ok()?;
+        let members = Members::parse_body(self.body.as_bytes()).ok()?;
         members.get(name).map(RawValue::get)
     }
 
@@ -206,6 +206,23 @@ struct Fields {
 }
 
 impl Fields {
+    /// The members [`read`](Self::read) reads.
+    fn wants(name: &str) -> bool {
+        matches!(
+            name,
+            "clientKey"
+                | "sharedSecret"
+                | "baseUrl"
+                | "key"
+                | "productType"
+                | "description"
+                | "displayUrl"
+                | "serverVersion"
+                | "pluginsVersion"
+                | "eventType"
+        )
+    }
+
     fn read(&mut self, name: &str, value: &RawValue) -> Result<(), Error> {
         let (slot, field) = match name {
             "clientKey" => (&mut self.client_key, "clientKey"),
