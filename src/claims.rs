@@ -649,6 +649,7 @@ mod plain {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::jws::{MAX_JSON_ARRAY_LEN, MAX_JSON_MEMBERS};
 
     fn parse(json: &str) -> Result<Claims, Error> {
         Claims::parse(json.as_bytes())
@@ -815,6 +816,33 @@ mod tests {
         assert!(plain_agrees(deep(31).as_bytes()));
         assert!(!plain_agrees(deep(32).as_bytes()));
         assert!(!plain_agrees(b"{\"a\":\"\xC3\x28\"}"));
+        // The limits, as the general reader counts them: members over all objects, elements
+        // over all arrays.
+        let members = |n: usize| {
+            let nested: Vec<String> = (0..n).map(|i| format!(r#""k{i}":{{}}"#)).collect();
+            format!(
+                r#"{{"iss":"a","iat":1,"exp":2,"x":{{{}}}}}"#,
+                nested.join(",")
+            )
+        };
+        assert!(plain_agrees(members(MAX_JSON_MEMBERS - 4).as_bytes()));
+        assert!(!plain_agrees(members(MAX_JSON_MEMBERS - 3).as_bytes()));
+        let elements = |n: usize| {
+            format!(
+                r#"{{"iss":"a","a":[[],{}],"b":[true]}}"#,
+                vec!["0"; n - 2].join(",")
+            )
+        };
+        assert!(plain_agrees(elements(MAX_JSON_ARRAY_LEN).as_bytes()));
+        assert!(!plain_agrees(elements(MAX_JSON_ARRAY_LEN + 1).as_bytes()));
+        assert_eq!(
+            Fields::read(members(MAX_JSON_MEMBERS - 3).as_bytes()).err(),
+            Some(Error::TooManyMembers(TokenPart::Payload))
+        );
+        assert_eq!(
+            Fields::read(elements(MAX_JSON_ARRAY_LEN + 1).as_bytes()).err(),
+            Some(Error::ArrayTooLong(TokenPart::Payload))
+        );
     }
 
     proptest::proptest! {
@@ -884,5 +912,9 @@ mod tests {
         "{\"user\":{\"accountId\":\"u\"}}",
         "{\"user\":{\"accountId\":1}}",
         "{\"user\":null}",
+        // Large enough that a few of them cross the member and element limits.
+        "[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]",
+        "{\"k0\":0,\"k1\":0,\"k2\":0,\"k3\":0,\"k4\":0,\"k5\":0,\"k6\":0,\"k7\":0,\"k8\":0,\"k9\":0,\"k10\":0,\"k11\":0,\"k12\":0,\"k13\":0,\"k14\":0,\"k15\":0,\"k16\":0,\"k17\":0,\"k18\":0,\"k19\":[]}",
+        "[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]",
     ];
 }

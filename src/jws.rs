@@ -283,6 +283,11 @@ fn prescan(json: &[u8], limits: &Limits) -> Result<(), Defect> {
     if clearly_within(json, limits) {
         return Ok(());
     }
+    scan(json, limits)
+}
+
+/// The scan of [`prescan`] itself, byte by byte where it matters.
+fn scan(json: &[u8], limits: &Limits) -> Result<(), Defect> {
     let mut i = skip_whitespace(json, 0);
     if !matches!(json.get(i), Some(b'{' | b'[')) {
         return Ok(());
@@ -446,7 +451,13 @@ fn skip_string(
     let mut high = false;
     loop {
         let Some(at) = find_quote_or_backslash(&json[i..]) else {
-            return Ok(json.len());
+            // Unterminated, for the parser to refuse; but a high surrogate followed by
+            // anything but an escape is a defect first.
+            return if high && i < json.len() {
+                Err(Defect::Escape)
+            } else {
+                Ok(json.len())
+            };
         };
         if high && at > 0 {
             return Err(Defect::Escape);
@@ -988,6 +999,337 @@ mod tests {
             );
         }
         assert!(Members::parse(b"{}  \n", TokenPart::Header).is_ok());
+    }
+
+    /// The pre-scan's rules as documented, one byte at a time: no clearing by counts, no
+    /// skipping of runs.
+    fn naive_scan(json: &[u8], limits: &Limits) -> Result<(), Defect> {
+        let ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+        let next = |i: usize| json.get(i..).and_then(|rest| rest.iter().find(|b| !ws(b)));
+        let count = |n: &mut usize, max: usize, defect: Defect| {
+            *n += 1;
+            if *n > max {
+                Err(defect)
+            } else {
+                Ok(())
+            }
+        };
+        let Some(start) = json
+            .iter()
+            .position(|b| !ws(b))
+            .filter(|&i| matches!(json[i], b'{' | b'['))
+        else {
+            return Ok(());
+        };
+        let mut open = Vec::new();
+        let (mut members, mut elements, mut escapes) = (0, 0, 0);
+        // Inside a string: whether a high surrogate was just read.
+        let mut string: Option<bool> = None;
+        let mut i = start;
+        while let Some(&b) = json.get(i) {
+            i += 1;
+            if let Some(high) = string {
+                if b == b'\\' {
+                    count(&mut escapes, limits.escapes, Defect::Escapes)?;
+                    match json.get(i) {
+                        None => return Ok(()),
+                        Some(b'u') => {
+                            let unit = json
+                                .get(i + 1..i + 5)
+                                .and_then(|hex| core::str::from_utf8(hex).ok())
+                                .filter(|hex| hex.bytes().all(|c| c.is_ascii_hexdigit()))
+                                .and_then(|hex| u16::from_str_radix(hex, 16).ok())
+                                .ok_or(Defect::Escape)?;
+                            if high != (0xDC00..=0xDFFF).contains(&unit) {
+                                return Err(Defect::Escape);
+                            }
+                            string = Some((0xD800..=0xDBFF).contains(&unit));
+                            i += 5;
+                        }
+                        Some(_) if high => return Err(Defect::Escape),
+                        Some(_) => i += 1,
+                    }
+                } else if high {
+                    return Err(Defect::Escape);
+                } else if b == b'"' {
+                    string = None;
+                    if next(i) == Some(&b':') {
+                        count(&mut members, limits.members, Defect::Members)?;
+                    }
+                }
+                continue;
+            }
+            match b {
+                b'"' => string = Some(false),
+                b'{' | b'[' => {
+                    open.push(b);
+                    if open.len() > MAX_JSON_DEPTH {
+                        return Err(Defect::Depth);
+                    }
+                    if b == b'[' && next(i).is_some_and(|&c| c != b']') {
+                        count(&mut elements, limits.elements, Defect::Elements)?;
+                    }
+                }
+                b'}' | b']' => {
+                    open.pop();
+                    if open.is_empty() {
+                        return Ok(());
+                    }
+                }
+                b',' if open.last() == Some(&b'[') => {
+                    count(&mut elements, limits.elements, Defect::Elements)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    const SMALL: Limits = Limits {
+        members: 3,
+        elements: 3,
+        escapes: 3,
+    };
+
+    #[test]
+    fn scan_at_and_past_each_limit() {
+        let cases: &[(&str, Result<(), Defect>)] = &[
+            (r#"{"a":1,"b":{"c":2}}"#, Ok(())),
+            (r#"{"a":1,"b":{"c":2,"d":3}}"#, Err(Defect::Members)),
+            (r#"{"a":"x:y","b":":","c":[":"]}"#, Ok(())),
+            (
+                r#"{"a" :1, "b"	:2, "c"
+:3, "d":4}"#,
+                Err(Defect::Members),
+            ),
+            (r#"{"a":[1,[]],"b":[2]}"#, Ok(())),
+            (r#"{"a":[1,[]],"b":[2,3]}"#, Err(Defect::Elements)),
+            (r#"{"a":[1,[2],[]]}"#, Err(Defect::Elements)),
+            (r#"{"a":[ ], "b":[1, 2],"c":[ 3 ]}"#, Ok(())),
+            (r#"{"a":"\n\t\/"}"#, Ok(())),
+            (r#"{"\u0061":"\n\t"}"#, Ok(())),
+            (r#"{"a":"\ud83d\ude00\n"}"#, Ok(())),
+            (r#"{"a":"\n\t\/\\"}"#, Err(Defect::Escapes)),
+            (r#"{"a":"\ud800"}"#, Err(Defect::Escape)),
+            (r#"{"a":"\udc00"}"#, Err(Defect::Escape)),
+            (r#"{"a":"\ud800\n"}"#, Err(Defect::Escape)),
+            (r#"{"a":"\ud800x\udc00"}"#, Err(Defect::Escape)),
+            (r#"{"a":"\u12"}"#, Err(Defect::Escape)),
+            (r#"{"a":"\u+123"}"#, Err(Defect::Escape)),
+            // The first defect in text order.
+            (r#"{"a":"\ud800","b":[1,2,3,4]}"#, Err(Defect::Escape)),
+            (r#"{"b":[1,2,3,4],"a":"\ud800"}"#, Err(Defect::Elements)),
+            // Only the first value, and only an array or object, is read.
+            (r#"{"a":1} {"b":2,"c":3,"d":4,"e":5}"#, Ok(())),
+            (r#""a":1,"b":2,"c":3,"d":4"#, Ok(())),
+            (r#"x{"a":1,"b":2,"c":3,"d":4}"#, Ok(())),
+            (r#"[1,2,3,4]"#, Err(Defect::Elements)),
+            (r#"{"a":"unterminated \ud800"#, Ok(())),
+            (r#"{"a":"unterminated \ud800x"#, Err(Defect::Escape)),
+            (r#"{"a":"unterminated \ud800\"#, Ok(())),
+        ];
+        for (json, want) in cases {
+            assert_eq!(scan(json.as_bytes(), &SMALL), *want, "{json}");
+            assert_eq!(prescan(json.as_bytes(), &SMALL), *want, "{json}");
+            assert_eq!(naive_scan(json.as_bytes(), &SMALL), *want, "{json}");
+        }
+        let nest = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+        let deep = |n: usize| format!(r#"{{"a":{}}}"#, nest(n));
+        assert_eq!(
+            scan(deep(MAX_JSON_DEPTH - 1).as_bytes(), &BODY_LIMITS),
+            Ok(())
+        );
+        assert_eq!(
+            scan(deep(MAX_JSON_DEPTH).as_bytes(), &BODY_LIMITS),
+            Err(Defect::Depth)
+        );
+        assert_eq!(
+            scan("[".repeat(5_000).as_bytes(), &BODY_LIMITS),
+            Err(Defect::Depth)
+        );
+    }
+
+    #[test]
+    fn scan_at_the_token_limits() {
+        // Values with a `":` inside defeat the clearing count, so the scan itself decides.
+        let members = |n: usize| {
+            let members: Vec<String> = (0..n).map(|i| format!(r#""k{i}":":""#)).collect();
+            format!("{{{}}}", members.join(","))
+        };
+        assert!(!clearly_within(
+            members(MAX_JSON_MEMBERS).as_bytes(),
+            &TOKEN_LIMITS
+        ));
+        assert_eq!(
+            prescan(members(MAX_JSON_MEMBERS).as_bytes(), &TOKEN_LIMITS),
+            Ok(())
+        );
+        assert_eq!(
+            prescan(members(MAX_JSON_MEMBERS + 1).as_bytes(), &TOKEN_LIMITS),
+            Err(Defect::Members)
+        );
+        let elements =
+            |n: usize| format!(r#"{{"a":"\ud800\udc00","b":[{}]}}"#, vec!["0"; n].join(","));
+        assert!(!clearly_within(elements(1).as_bytes(), &TOKEN_LIMITS));
+        assert_eq!(
+            prescan(elements(MAX_JSON_ARRAY_LEN).as_bytes(), &TOKEN_LIMITS),
+            Ok(())
+        );
+        assert_eq!(
+            prescan(elements(MAX_JSON_ARRAY_LEN + 1).as_bytes(), &TOKEN_LIMITS),
+            Err(Defect::Elements)
+        );
+        let escapes = |n: usize| format!(r#"{{"a":"\ud800\udc00{}"}}"#, r"\n".repeat(n - 2));
+        assert_eq!(
+            prescan(escapes(MAX_JSON_ESCAPES).as_bytes(), &TOKEN_LIMITS),
+            Ok(())
+        );
+        assert_eq!(
+            prescan(escapes(MAX_JSON_ESCAPES + 1).as_bytes(), &TOKEN_LIMITS),
+            Err(Defect::Escapes)
+        );
+        // Ordinary texts are cleared by the count.
+        assert!(clearly_within(
+            br#"{"iss":"jira:1","iat":1,"exp":2,"aud":["a","b"],"x":"\u00e9\n"}"#,
+            &TOKEN_LIMITS
+        ));
+    }
+
+    proptest::proptest! {
+        /// The optimized pre-scan (clearing by counts, runs skipped in bulk) is the rules.
+        #[test]
+        fn prescan_is_the_documented_scan(
+            pieces in proptest::collection::vec(proptest::sample::select(SCAN_PIECES), 0..40),
+        ) {
+            let json = pieces.concat();
+            for limits in [&SMALL, &TOKEN_LIMITS, &BODY_LIMITS] {
+                let want = naive_scan(json.as_bytes(), limits);
+                proptest::prop_assert_eq!(prescan(json.as_bytes(), limits), want, "{}", json);
+                if clearly_within(json.as_bytes(), limits) {
+                    proptest::prop_assert_eq!(want, Ok(()), "{}", json);
+                }
+            }
+        }
+    }
+
+    const SCAN_PIECES: &[&str] = &[
+        "{", "}", "[", "]", ",", ":", " ", "\n", "\"", "\\", "a", "0", "\"a\"", "\"a\":",
+        "\"a\" :", "\":\"", "\"x:y\"", "\"\\u0061\"", "\"\\ud83d\\ude00\"", "\"\\ud800\"",
+        "\"\\udc00\"", "\"\\ud800\\n\"", "\"\\n\\t\"", "\"\\\\\"", "\"\\u12\"", "\\u0061",
+        "\\ud800", "\"\\\"\"", "[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]",
+        "[[[[[[[[[[", "]]]]]]]]]]",
+        "{\"k0\":0,\"k1\":0,\"k2\":0,\"k3\":0,\"k4\":0,\"k5\":0,\"k6\":0,\"k7\":0,\"k8\":0,\"k9\":0}",
+        "\"\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\"",
+        "                                        ",
+        "\"a long string value that is more than thirty-two bytes long, with a : and a , in it\"",
+    ];
+
+    #[test]
+    fn repeated_names_found_wherever_they_are() {
+        let names =
+            |n: usize| -> Vec<String> { (0..n).map(|i| format!(r#""n{i}":{i}"#)).collect() };
+        let object = |names: &[String]| format!("{{{}}}", names.join(","));
+        // Linear, at the switch to the table, in the table; escaped and not.
+        for len in [2, LINEAR_NAMES, LINEAR_NAMES + 1, MAX_JSON_MEMBERS] {
+            let all = names(len);
+            let text = object(&all);
+            let parsed = Members::parse(text.as_bytes(), TokenPart::Payload).unwrap();
+            assert_eq!(parsed.into_vec().len(), len);
+            for first in [0, (len - 1) / 2, len - 2] {
+                let mut repeated = all.clone();
+                repeated[len - 1] = format!(r#""\u006e{first}":0"#);
+                assert_eq!(
+                    Members::parse(object(&repeated).as_bytes(), TokenPart::Payload).unwrap_err(),
+                    Error::DuplicateMember(TokenPart::Payload),
+                    "n{first} again at {len}"
+                );
+            }
+        }
+        // Escaped names are kept unescaped, each once: a later plain spelling repeats them.
+        let mut escaped: Vec<String> = (0..40).map(|i| format!(r#""\u006e{i}":0"#)).collect();
+        let text = object(&escaped);
+        let parsed = Members::parse(text.as_bytes(), TokenPart::Payload).unwrap();
+        assert_eq!(parsed.get("n39").map(RawValue::get), Some("0"));
+        escaped.push(r#""n39":1"#.to_owned());
+        assert_eq!(
+            Members::parse(object(&escaped).as_bytes(), TokenPart::Payload).unwrap_err(),
+            Error::DuplicateMember(TokenPart::Payload)
+        );
+    }
+
+    #[test]
+    fn a_lifecycle_body_has_no_member_array_or_escape_limit() {
+        let names =
+            |n: usize| -> Vec<String> { (0..n).map(|i| format!(r#""n{i}":[0,"\n"]"#)).collect() };
+        let mut body = names(3 * MAX_JSON_MEMBERS);
+        let object = |names: &[String]| format!("{{{}}}", names.join(","));
+        let mut seen = 0;
+        let walked = for_each_body_member(
+            object(&body).as_bytes(),
+            |_| true,
+            |_, _| {
+                seen += 1;
+                Ok(())
+            },
+        );
+        assert_eq!((walked, seen), (Ok(()), 3 * MAX_JSON_MEMBERS));
+        let text = object(&body);
+        let parsed = Members::parse_body(text.as_bytes()).unwrap();
+        assert_eq!(parsed.into_vec().len(), 3 * MAX_JSON_MEMBERS);
+        body.push(r#""n100":1"#.to_owned());
+        assert_eq!(
+            for_each_body_member(object(&body).as_bytes(), |_| true, |_, _| Ok(())),
+            Err(Error::DuplicateMember(TokenPart::Payload))
+        );
+        // Nesting and lone surrogates are still refused, as not JSON.
+        let deep = format!(
+            r#"{{"a":{}1{}}}"#,
+            "[".repeat(MAX_JSON_DEPTH),
+            "]".repeat(MAX_JSON_DEPTH)
+        );
+        for bad in [deep.as_str(), r#"{"a":"\udc00"}"#] {
+            assert_eq!(
+                for_each_body_member(bad.as_bytes(), |_| true, |_, _| Ok(())),
+                Err(Error::InvalidJson(TokenPart::Payload))
+            );
+        }
+    }
+
+    #[test]
+    fn only_wanted_values_are_visited() {
+        let mut visited = Vec::new();
+        let json = br#"{"a":1,"b":[2],"c":{"d":3},"\u0062b":"x"}"#;
+        for_each_member(
+            json,
+            TokenPart::Header,
+            |name| name.starts_with('b'),
+            |name, value| {
+                visited.push((name.to_string(), value.get().to_owned()));
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            visited,
+            [
+                ("b".to_owned(), "[2]".to_owned()),
+                ("bb".to_owned(), r#""x""#.to_owned())
+            ]
+        );
+        // Unwanted values are still checked.
+        assert_eq!(
+            for_each_member(br#"{"a":tru}"#, TokenPart::Header, |_| false, |_, _| Ok(())),
+            Err(Error::InvalidJson(TokenPart::Header))
+        );
+        assert_eq!(
+            for_each_member(
+                b"{\"a\":\"\xC3\x28\"}",
+                TokenPart::Header,
+                |_| false,
+                |_, _| Ok(())
+            ),
+            Err(Error::InvalidJson(TokenPart::Header))
+        );
     }
 
     #[test]
