@@ -210,6 +210,27 @@ fn shapes() -> Vec<Shape> {
             ok(),
         ),
         in_payload(
+            "payload/context at the limits, escape last",
+            escape_last(format!(
+                r#""context":{{"user":{{"accountId":"557058:f0e1d2c3"}},{},"z":{}}}"#,
+                members(payload_room - 6, short_name, "[0]"),
+                zeros(MAX_JSON_ARRAY_LEN - (payload_room - 6))
+            )),
+            ok(),
+        ),
+        in_payload(
+            "payload/members at the limit, nested, syntax error last",
+            format!(
+                "{},",
+                members(
+                    10,
+                    |i| format!("o{i}"),
+                    &format!("{{{}}}", members((payload_room - 11) / 10, short_name, "0")),
+                )
+            ),
+            Err(Error::InvalidJson(pay)),
+        ),
+        in_payload(
             "payload/members and elements at the limit",
             format!(r#""x":{}"#, objects(payload_room - 1)),
             ok(),
@@ -289,6 +310,11 @@ fn shapes() -> Vec<Shape> {
         in_payload(
             "payload/exp of 5000 digits",
             String::new(),
+            ok(),
+        ),
+        in_payload(
+            "payload/unread integer of 5000 digits, escape last",
+            escape_last(format!(r#""n":{}"#, "7".repeat(5000))),
             ok(),
         ),
         in_payload(

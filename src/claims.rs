@@ -373,6 +373,7 @@ mod plain {
         let mut fields = Fields::default();
         let mut names = [(0, 0); MAX_NAMES];
         let mut count = 0;
+        let mut context = None;
         scan.skip_ws();
         scan.expect(b'{')?;
         scan.skip_ws();
@@ -406,8 +407,7 @@ mod plain {
                     b"context" => {
                         let start = scan.at;
                         scan.value(1)?;
-                        let raw = text.get(start..scan.at)?;
-                        fields.context_account_id = context_account_id(payload, raw).ok()?;
+                        context = text.get(start..scan.at);
                     }
                     _ => scan.value(1)?,
                 }
@@ -420,7 +420,15 @@ mod plain {
             }
         }
         scan.skip_ws();
-        (scan.at == payload.len()).then_some(fields)
+        if scan.at != payload.len() {
+            return None;
+        }
+        // Read last, once the rest is known to be plain: a payload left to the general
+        // reader costs no second reading of its `context` here.
+        if let Some(raw) = context {
+            fields.context_account_id = context_account_id(payload, raw).ok()?;
+        }
+        Some(fields)
     }
 
     struct Scanner<'j> {

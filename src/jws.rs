@@ -127,34 +127,37 @@ pub(crate) fn verify_hs256(key: &TenantKey, segments: &Segments<'_>) -> Result<(
 }
 
 /// Most members a header or payload may have, counted over all its objects (nested ones
-/// included).
+/// included): [`Error::TooManyMembers`].
 ///
-/// Connect payloads have fewer than 30, Forge invocation tokens about 60: 256 leaves room to
-/// grow while bounding the work per member (the repeated-name check, the claim lookups) that
-/// anyone can cause before a signature is checked.
+/// Connect payloads have fewer than 30 in all. Each member costs the reader a fixed amount of
+/// work (its name hashed for the repeated-name check, its value skipped) that anyone can cause
+/// before the signature is checked; 64 keeps a token of nothing but members within twice the
+/// cost of an ordinary token of the same length (`benches/hostile_tokens.rs`), where 128
+/// would not, with escaped names.
 pub const MAX_JSON_MEMBERS: usize = 64;
 
-/// Deepest nesting of arrays and objects in a header or payload (the top-level object is
-/// depth 1).
+/// Deepest nesting of arrays and objects in a header or payload, the top-level object being
+/// depth 1: [`Error::NestingTooDeep`].
 ///
 /// Real tokens rarely nest past 6; 32 keeps every reader's recursion shallow (serde_json's own
 /// limit is 128).
 pub const MAX_JSON_DEPTH: usize = 32;
 
 /// Most array elements a header or payload may have, counted over all its arrays (nested ones
-/// included), as members are over all objects.
+/// included), as members are over all objects: [`Error::ArrayTooLong`].
 ///
-/// `aud` lists and the arrays of a `context` hold a handful. Counting them all, rather than
-/// each array's, is what bounds the values a text can hold: 6 KB of `[0,0,…]` arrays would
-/// otherwise be 3000 values, each costing a reader a few times what a byte of a string does.
+/// `aud` lists and the arrays of a `context` hold a handful. Counting the elements of all
+/// arrays, not each array's, is what bounds the values a text holds: 6 KB of `[0,0,…]` would
+/// otherwise be 3000 of them, each costing a reader a few times what a byte of a string does.
 pub const MAX_JSON_ARRAY_LEN: usize = 64;
 
-/// Most backslash escapes in the strings of one header or payload (a surrogate pair is two).
+/// Most backslash escapes in the strings of one header or payload, a surrogate pair being two:
+/// [`Error::TooManyEscapes`].
 ///
 /// Product tokens have none. A writer that escapes every `/` (PHP) or every non-ASCII
-/// character (Python's `ensure_ascii`) needs one per such character; 256 covers a `context`
-/// full of URLs or a long non-Latin display name, and bounds the strings a reader must copy
-/// out and unescape instead of borrowing.
+/// character (Python's `ensure_ascii`) needs one per such character: 128 covers a few URLs or
+/// a long non-Latin display name, and bounds the strings that must be copied out and
+/// unescaped instead of borrowed.
 pub const MAX_JSON_ESCAPES: usize = 128;
 
 /// Walks the members of one UTF-8 JSON object (nothing but whitespace after it), the header or
@@ -275,10 +278,9 @@ impl Defect {
 /// the parser to refuse. Outside strings, a member is a string followed (whitespace aside) by
 /// `:`, counted at that string; nesting counts `[` and `{` less `]` and `}`; and an array's
 /// elements are counted one at its `[` (unless `]` follows, whitespace aside) and one at each
-/// `,` directly in it. In strings, an escape is a `\`. Only
-/// those bytes are looked at one by one: runs of others (string contents, numbers,
-/// whitespace) are skipped 32 bytes at a time. Ordinary texts are cleared without the scan,
-/// by one count of those bytes.
+/// `,` directly in it. In strings, an escape is a `\`. Only those bytes are looked at one by
+/// one: runs of others (string contents, numbers, whitespace) are skipped 32 bytes at a time.
+/// Ordinary texts are cleared without the scan, by one count of those bytes.
 fn prescan(json: &[u8], limits: &Limits) -> Result<(), Defect> {
     if clearly_within(json, limits) {
         return Ok(());
@@ -337,6 +339,7 @@ fn scan(json: &[u8], limits: &Limits) -> Result<(), Defect> {
                     return Ok(());
                 }
             }
+            // Counted with the string before it.
             b':' => {}
             b',' => {
                 if arrays >> depth & 1 == 1 {
@@ -650,10 +653,10 @@ struct SeenNames<'j> {
     unescaped: String,
     /// `0` for an empty slot, else one more than an index into `names` in the low byte and
     /// the top byte of the name's hash in the high one (most probes of another name end
-    /// there); twice as many slots as names, so that probe sequences stay short.
+    /// there); twice as many slots as names, so that probe sequences stay short. In use once
+    /// there are more than [`LINEAR_NAMES`] names.
     slots: [u16; 2 * MAX_JSON_MEMBERS],
-    /// The hash keys, drawn when the table is first used.
-    keys: Option<RandomState>,
+    keys: RandomState,
     /// A body's names once there are more than `names` holds.
     spill: Option<HashSet<String>>,
 }
@@ -671,7 +674,7 @@ impl<'j> SeenNames<'j> {
             len: 0,
             unescaped: String::new(),
             slots: [0; 2 * MAX_JSON_MEMBERS],
-            keys: None,
+            keys: RandomState::new(),
             spill: None,
         }
     }
@@ -691,45 +694,44 @@ impl<'j> SeenNames<'j> {
             if (0..self.len).any(|index| same_name(self.name(index), name)) {
                 return false;
             }
-            self.names[self.len] = Some(key);
-            self.len += 1;
-            return true;
-        }
-        let keys = match &self.keys {
-            Some(keys) => keys.clone(),
-            None => {
-                // The names so far go into the table now.
-                let keys = RandomState::new();
+        } else {
+            if self.len == LINEAR_NAMES {
+                // The names so far (all different) go into the table now.
                 for index in 0..self.len {
-                    let (mut slot, tag) = probe_start(&keys, self.name(index));
-                    while self.slots[slot] != 0 {
-                        slot = (slot + 1) % self.slots.len();
+                    if let Some((slot, tag)) = self.probe(self.name(index)) {
+                        self.slots[slot] = tag | (index as u16 + 1);
                     }
-                    self.slots[slot] = tag | (index as u16 + 1);
                 }
-                self.keys = Some(keys.clone());
-                keys
             }
-        };
-        let (mut slot, tag) = probe_start(&keys, name);
-        while self.slots[slot] != 0 {
-            let entry = self.slots[slot];
-            if entry & 0xFF00 == tag && same_name(self.name(usize::from(entry & 0xFF) - 1), name) {
+            let Some((slot, tag)) = self.probe(name) else {
                 return false;
+            };
+            if self.len == self.names.len() {
+                let mut spill: HashSet<String> = (0..self.len)
+                    .map(|index| self.name(index).to_owned())
+                    .collect();
+                spill.insert(name.to_owned());
+                self.spill = Some(spill);
+                return true;
             }
-            slot = (slot + 1) % self.slots.len();
-        }
-        if self.len == self.names.len() {
-            let mut spill: HashSet<String> =
-                (0..self.len).map(|i| self.name(i).to_owned()).collect();
-            spill.insert(name.to_owned());
-            self.spill = Some(spill);
-            return true;
+            self.slots[slot] = tag | (self.len as u16 + 1);
         }
         self.names[self.len] = Some(key);
         self.len += 1;
-        self.slots[slot] = tag | self.len as u16;
         true
+    }
+
+    /// The empty slot for `name` and its tag; `None` if `name` is in the table already.
+    fn probe(&self, name: &str) -> Option<(usize, u16)> {
+        let (mut slot, tag) = probe_start(&self.keys, name);
+        while self.slots[slot] != 0 {
+            let entry = self.slots[slot];
+            if entry & 0xFF00 == tag && same_name(self.name(usize::from(entry & 0xFF) - 1), name) {
+                return None;
+            }
+            slot = (slot + 1) % self.slots.len();
+        }
+        Some((slot, tag))
     }
 }
 
