@@ -364,12 +364,8 @@ mod plain {
     /// The typed claims of `payload`, or `None` to leave it to the general reader.
     pub(super) fn read(payload: &[u8]) -> Option<Fields> {
         let text = core::str::from_utf8(payload).ok()?;
-        let mut scan = Scanner {
-            text,
-            at: 0,
-            members: 0,
-            elements: 0,
-        };
+        let mut scan = Scanner { text, at: 0 };
+        let mut counts = Counts::default();
         let mut fields = Fields::default();
         let mut names = [(0, 0); MAX_NAMES];
         let mut count = 0;
@@ -391,7 +387,6 @@ mod plain {
                 }
                 *names.get_mut(count)? = (start, end);
                 count += 1;
-                scan.count_member()?;
                 scan.skip_ws();
                 scan.expect(b':')?;
                 scan.skip_ws();
@@ -406,10 +401,10 @@ mod plain {
                     b"nbf" => fields.nbf = Some(scan.date()?),
                     b"context" => {
                         let start = scan.at;
-                        scan.value(1)?;
+                        scan.value(1, &mut counts)?;
                         context = text.get(start..scan.at);
                     }
-                    _ => scan.value(1)?,
+                    _ => scan.value(1, &mut counts)?,
                 }
                 scan.skip_ws();
                 if scan.eat(b'}') {
@@ -420,7 +415,8 @@ mod plain {
             }
         }
         scan.skip_ws();
-        if scan.at != payload.len() {
+        // The top-level members with the nested ones `value` counted.
+        if scan.at != payload.len() || count + counts.members > MAX_JSON_MEMBERS {
             return None;
         }
         // Read last, once the rest is known to be plain: a payload left to the general
@@ -434,25 +430,33 @@ mod plain {
     struct Scanner<'j> {
         text: &'j str,
         at: usize,
-        /// Members read so far, in all objects.
+    }
+
+    /// What [`Scanner::value`] has read so far (kept out of the scanner, which the typed
+    /// claims never need them in).
+    #[derive(Default)]
+    struct Counts {
+        /// Members of nested objects.
         members: usize,
-        /// Elements read so far, in all arrays.
+        /// Elements of all arrays.
         elements: usize,
     }
 
-    impl Scanner<'_> {
+    impl Counts {
         /// Counts one more member; `None` past [`MAX_JSON_MEMBERS`].
-        fn count_member(&mut self) -> Option<()> {
+        fn member(&mut self) -> Option<()> {
             self.members += 1;
             (self.members <= MAX_JSON_MEMBERS).then_some(())
         }
 
         /// Counts one more array element; `None` past [`MAX_JSON_ARRAY_LEN`].
-        fn count_element(&mut self) -> Option<()> {
+        fn element(&mut self) -> Option<()> {
             self.elements += 1;
             (self.elements <= MAX_JSON_ARRAY_LEN).then_some(())
         }
+    }
 
+    impl Scanner<'_> {
         fn peek(&self) -> Option<u8> {
             self.text.as_bytes().get(self.at).copied()
         }
@@ -467,35 +471,12 @@ mod plain {
             self.eat(byte).then_some(())
         }
 
-        /// Past JSON whitespace: usually none or a byte or two, so those are looked at one by
-        /// one before long runs are skipped 32 bytes at a time.
+        /// Past JSON whitespace, one byte at a time: Connect payloads have none, and this
+        /// loop costs them the fewest instructions.
         fn skip_ws(&mut self) {
-            let is_ws = |b: u8| (b == b' ') | (b == b'\t') | (b == b'\n') | (b == b'\r');
-            let bytes = self.text.as_bytes();
-            let mut at = self.at;
-            for _ in 0..4 {
-                match bytes.get(at) {
-                    Some(&b) if is_ws(b) => at += 1,
-                    _ => {
-                        self.at = at;
-                        return;
-                    }
-                }
+            while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+                self.at += 1;
             }
-            while let Some(chunk) = bytes.get(at..at + 32) {
-                if chunk
-                    .iter()
-                    .fold(0u8, |other, &b| other | u8::from(!is_ws(b)))
-                    != 0
-                {
-                    break;
-                }
-                at += 32;
-            }
-            while bytes.get(at).is_some_and(|&b| is_ws(b)) {
-                at += 1;
-            }
-            self.at = at;
         }
 
         /// After an opening quote: the span of a string without escapes or control
@@ -557,7 +538,7 @@ mod plain {
         }
 
         /// Skips one value of any type, at nesting `depth`.
-        fn value(&mut self, depth: usize) -> Option<()> {
+        fn value(&mut self, depth: usize, counts: &mut Counts) -> Option<()> {
             match self.peek()? {
                 b'"' => {
                     self.at += 1;
@@ -577,14 +558,14 @@ mod plain {
                         if open == b'{' {
                             self.expect(b'"')?;
                             self.string()?;
-                            self.count_member()?;
+                            counts.member()?;
                             self.skip_ws();
                             self.expect(b':')?;
                             self.skip_ws();
                         } else {
-                            self.count_element()?;
+                            counts.element()?;
                         }
-                        self.value(depth + 1)?;
+                        self.value(depth + 1, counts)?;
                         self.skip_ws();
                         if self.eat(close) {
                             return Some(());

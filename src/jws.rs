@@ -432,7 +432,8 @@ fn clearly_within(json: &[u8], limits: &Limits) -> bool {
 /// unit outside the surrogates (a superset of the escapes the scan would check).
 fn no_surrogate_escapes(json: &[u8]) -> bool {
     let mut rest = json;
-    while let Some(at) = find_byte(rest, b'\\') {
+    // Not `find_byte`: a second caller would keep it from being inlined into `split`.
+    while let Some(at) = rest.iter().position(|&b| b == b'\\') {
         rest = &rest[at + 1..];
         let unit = || rest.get(1..5).and_then(hex_unit);
         if rest.first() == Some(&b'u') && unit().is_none_or(|u| (0xD800..=0xDFFF).contains(&u)) {
