@@ -85,7 +85,7 @@ pub enum Error {
     /// The header or payload has more than [`MAX_JSON_MEMBERS`](crate::MAX_JSON_MEMBERS)
     /// members, counted over all its objects. Like the other three limits below, checked on
     /// the text before any of it is parsed, and reported before any other error of that
-    /// header or payload but a lone surrogate escape earlier in the text.
+    /// header or payload but a lone surrogate or malformed `\u` escape earlier in the text.
     #[error("the token's {0} has too many members")]
     TooManyMembers(TokenPart),
     /// The header or payload nests arrays and objects deeper than
