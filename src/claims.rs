@@ -7,6 +7,7 @@
 use core::fmt;
 use std::borrow::Cow;
 
+use serde::de::{Deserializer as _, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -252,7 +253,13 @@ struct Fields {
 impl Fields {
     fn read(payload: &[u8]) -> Result<Self, Error> {
         let mut fields = Self::default();
-        jws::for_each_member(payload, TokenPart::Payload, |name, value| {
+        let wanted = |name: &str| {
+            matches!(
+                name,
+                "iss" | "sub" | "qsh" | "aud" | "iat" | "exp" | "nbf" | "context"
+            )
+        };
+        jws::for_each_member(payload, TokenPart::Payload, wanted, |name, value| {
             let text = |claim| {
                 jws::json_str(value)
                     .map(|v| Text::new(payload, v))
@@ -278,19 +285,38 @@ impl Fields {
     }
 }
 
+/// `aud`: a string or a list of strings. (Told apart by the first byte, not by serde's
+/// untagged enums, which buffer every element before trying each variant.)
 fn audience(payload: &[u8], raw: &RawValue) -> Result<Audience, Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw<'a> {
-        One(#[serde(borrow)] Cow<'a, str>),
-        Many(#[serde(borrow)] Vec<Cow<'a, str>>),
-    }
-    match serde_json::from_str::<Raw<'_>>(raw.get()) {
-        Ok(Raw::One(aud)) => Ok(Audience::One(Text::new(payload, aud))),
-        Ok(Raw::Many(auds)) => Ok(Audience::Many(
-            auds.into_iter().map(|a| Text::new(payload, a)).collect(),
-        )),
-        Err(_) => Err(Error::InvalidClaim(Claim::Aud)),
+    let invalid = Error::InvalidClaim(Claim::Aud);
+    if raw.get().starts_with('[') {
+        /// The list's strings, straight into the claim's spans.
+        struct List<'p>(&'p [u8]);
+
+        impl<'de> Visitor<'de> for List<'_> {
+            type Value = Vec<Text>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of strings")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Text>, A::Error> {
+                let mut texts = Vec::new();
+                while let Some(jws::Name(aud)) = seq.next_element()? {
+                    texts.push(Text::new(self.0, aud));
+                }
+                Ok(texts)
+            }
+        }
+
+        let mut deserializer = serde_json::Deserializer::from_str(raw.get());
+        let texts = deserializer
+            .deserialize_seq(List(payload))
+            .map_err(|_| invalid)?;
+        Ok(Audience::Many(texts.into_boxed_slice()))
+    } else {
+        let aud = jws::json_str(raw).ok_or(invalid)?;
+        Ok(Audience::One(Text::new(payload, aud)))
     }
 }
 
@@ -319,31 +345,33 @@ fn context_account_id(payload: &[u8], raw: &str) -> Result<Option<Text>, Error> 
         .map(|id| Text::new(payload, id)))
 }
 
-/// The payloads Connect implementations write, read without serde_json: names and strings
-/// without escapes, nesting well within the general limit, no repeated names. Anything else,
-/// and every error, goes to [`Fields::read`], so one set of rules decides what is valid; this
-/// only has to accept a subset of it and read that subset the same way.
+/// The payloads Connect implementations write, read without serde_json: compact JSON (no
+/// whitespace), names and strings without escapes, at most 16 top-level members, no repeated
+/// names, within the general reader's limits. Anything else, and every error, goes to
+/// [`Fields::read`], so one set of rules decides what is valid; this only has to accept a
+/// subset of it and read that subset the same way. It gives up at the first byte it does not
+/// read (whitespace, an escape) or the first member, element or level too many, so the
+/// general reader, which then reads the whole payload, has little of it read twice.
 mod plain {
     use super::{context_account_id, Audience, Fields, Text};
     use crate::find::find_byte;
+    use crate::jws::{MAX_JSON_ARRAY_LEN, MAX_JSON_DEPTH, MAX_JSON_MEMBERS};
     use crate::time::UnixTime;
 
-    /// Deepest nesting read here: the general reader's limit.
-    const MAX_DEPTH: usize = crate::jws::MAX_JSON_DEPTH;
-
-    /// Most members remembered for the repeated-name check; more go to the general reader.
-    const MAX_MEMBERS: usize = 16;
+    /// Most top-level names remembered for the repeated-name check; more go to the general
+    /// reader.
+    const MAX_NAMES: usize = 16;
 
     /// The typed claims of `payload`, or `None` to leave it to the general reader.
     pub(super) fn read(payload: &[u8]) -> Option<Fields> {
         let text = core::str::from_utf8(payload).ok()?;
         let mut scan = Scanner { text, at: 0 };
+        let mut counts = Counts::default();
         let mut fields = Fields::default();
-        let mut names = [(0, 0); MAX_MEMBERS];
+        let mut names = [(0, 0); MAX_NAMES];
         let mut count = 0;
-        scan.skip_ws();
+        let mut context = None;
         scan.expect(b'{')?;
-        scan.skip_ws();
         if !scan.eat(b'}') {
             loop {
                 scan.expect(b'"')?;
@@ -358,9 +386,7 @@ mod plain {
                 }
                 *names.get_mut(count)? = (start, end);
                 count += 1;
-                scan.skip_ws();
                 scan.expect(b':')?;
-                scan.skip_ws();
                 match name {
                     b"iss" => fields.iss = Some(scan.text()?),
                     b"sub" => fields.sub = Some(scan.text()?),
@@ -372,27 +398,56 @@ mod plain {
                     b"nbf" => fields.nbf = Some(scan.date()?),
                     b"context" => {
                         let start = scan.at;
-                        scan.value(1)?;
-                        let raw = text.get(start..scan.at)?;
-                        fields.context_account_id = context_account_id(payload, raw).ok()?;
+                        scan.value(1, &mut counts)?;
+                        context = text.get(start..scan.at);
                     }
-                    _ => scan.value(1)?,
+                    _ => scan.value(1, &mut counts)?,
                 }
-                scan.skip_ws();
                 if scan.eat(b'}') {
                     break;
                 }
                 scan.expect(b',')?;
-                scan.skip_ws();
             }
         }
-        scan.skip_ws();
-        (scan.at == payload.len()).then_some(fields)
+        // The top-level members with the nested ones `value` counted.
+        if scan.at != payload.len() || count + counts.members > MAX_JSON_MEMBERS {
+            return None;
+        }
+        // Read last, once the rest is known to be plain: a payload left to the general
+        // reader costs no second reading of its `context` here.
+        if let Some(raw) = context {
+            fields.context_account_id = context_account_id(payload, raw).ok()?;
+        }
+        Some(fields)
     }
 
     struct Scanner<'j> {
         text: &'j str,
         at: usize,
+    }
+
+    /// What [`Scanner::value`] has read so far (kept out of the scanner, which the typed
+    /// claims never need them in).
+    #[derive(Default)]
+    struct Counts {
+        /// Members of nested objects.
+        members: usize,
+        /// Elements of all arrays.
+        elements: usize,
+    }
+
+    impl Counts {
+        /// Counts one more member; `None` past [`MAX_JSON_MEMBERS`].
+        fn member(&mut self) -> Option<()> {
+            self.members += 1;
+            (self.members <= MAX_JSON_MEMBERS).then_some(())
+        }
+
+        /// Counts one more array element; `None` past [`MAX_JSON_ARRAY_LEN`].
+        fn element(&mut self) -> Option<()> {
+            self.elements += 1;
+            (self.elements <= MAX_JSON_ARRAY_LEN).then_some(())
+        }
     }
 
     impl Scanner<'_> {
@@ -408,12 +463,6 @@ mod plain {
 
         fn expect(&mut self, byte: u8) -> Option<()> {
             self.eat(byte).then_some(())
-        }
-
-        fn skip_ws(&mut self) {
-            while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-                self.at += 1;
-            }
         }
 
         /// After an opening quote: the span of a string without escapes or control
@@ -475,19 +524,18 @@ mod plain {
         }
 
         /// Skips one value of any type, at nesting `depth`.
-        fn value(&mut self, depth: usize) -> Option<()> {
+        fn value(&mut self, depth: usize, counts: &mut Counts) -> Option<()> {
             match self.peek()? {
                 b'"' => {
                     self.at += 1;
                     self.string().map(drop)
                 }
                 open @ (b'{' | b'[') => {
-                    if depth >= MAX_DEPTH {
+                    if depth >= MAX_JSON_DEPTH {
                         return None;
                     }
                     self.at += 1;
                     let close = if open == b'{' { b'}' } else { b']' };
-                    self.skip_ws();
                     if self.eat(close) {
                         return Some(());
                     }
@@ -495,17 +543,16 @@ mod plain {
                         if open == b'{' {
                             self.expect(b'"')?;
                             self.string()?;
-                            self.skip_ws();
+                            counts.member()?;
                             self.expect(b':')?;
-                            self.skip_ws();
+                        } else {
+                            counts.element()?;
                         }
-                        self.value(depth + 1)?;
-                        self.skip_ws();
+                        self.value(depth + 1, counts)?;
                         if self.eat(close) {
                             return Some(());
                         }
                         self.expect(b',')?;
-                        self.skip_ws();
                     }
                 }
                 b't' => self.literal("true"),
@@ -523,24 +570,37 @@ mod plain {
 
         /// RFC 8259 §6: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
         fn number(&mut self) -> Option<()> {
-            self.eat(b'-');
-            if !self.eat(b'0') {
-                if !matches!(self.peek(), Some(b'1'..=b'9')) {
+            let bytes = self.text.as_bytes();
+            let mut at = self.at;
+            let digits = |at: &mut usize| {
+                let start = *at;
+                while bytes.get(*at).is_some_and(u8::is_ascii_digit) {
+                    *at += 1;
+                }
+                *at - start
+            };
+            at += usize::from(bytes.get(at) == Some(&b'-'));
+            match bytes.get(at) {
+                Some(b'0') => at += 1,
+                Some(b'1'..=b'9') => {
+                    digits(&mut at);
+                }
+                _ => return None,
+            }
+            if bytes.get(at) == Some(&b'.') {
+                at += 1;
+                if digits(&mut at) == 0 {
                     return None;
                 }
-                self.digits();
             }
-            if self.eat(b'.') && self.digits() == 0 {
-                return None;
-            }
-            if self.eat(b'e') || self.eat(b'E') {
-                if !self.eat(b'+') {
-                    self.eat(b'-');
-                }
-                if self.digits() == 0 {
+            if matches!(bytes.get(at), Some(b'e' | b'E')) {
+                at += 1;
+                at += usize::from(matches!(bytes.get(at), Some(b'+' | b'-')));
+                if digits(&mut at) == 0 {
                     return None;
                 }
             }
+            self.at = at;
             Some(())
         }
 
@@ -559,6 +619,7 @@ mod plain {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::jws::{MAX_JSON_ARRAY_LEN, MAX_JSON_MEMBERS};
 
     fn parse(json: &str) -> Result<Claims, Error> {
         Claims::parse(json.as_bytes())
@@ -685,7 +746,7 @@ mod tests {
     fn plain_reader_agrees_with_the_general_one() {
         let accepted = [
             r#"{"iss":"a","iat":1700000000,"exp":1700000180,"qsh":"context-qsh"}"#,
-            r#" { "iss" : "a" , "aud" : "x" , "nbf" : 0 , "z" : [1, -0.5e+3, true, null, {"k": [false, {}]}] } "#,
+            r#"{"iss":"a","aud":"x","nbf":0,"z":[1,-0.5e+3,true,null,{"k":[false,{}]}]}"#,
             r#"{"aud":"","context":{"user":{"accountId":"u","x":1}},"sub":"é"}"#,
             r#"{"context":{},"exp":253402300799}"#,
             r#"{}"#,
@@ -694,6 +755,9 @@ mod tests {
             assert!(plain_agrees(json.as_bytes()), "{json}");
         }
         let left_to_the_general_reader = [
+            r#" { "iss" : "a" , "aud" : "x" , "nbf" : 0 , "z" : [1, -0.5e+3, true, null, {"k": [false, {}]}] } "#,
+            "{\"iss\":\"a\"}\n",
+            r#"{"z":[1, 2]}"#,
             r#"{"iss":"\u0061"}"#,
             r#"{"aud":["a"]}"#,
             r#"{"a":1,"a":2}"#,
@@ -725,6 +789,33 @@ mod tests {
         assert!(plain_agrees(deep(31).as_bytes()));
         assert!(!plain_agrees(deep(32).as_bytes()));
         assert!(!plain_agrees(b"{\"a\":\"\xC3\x28\"}"));
+        // The limits, as the general reader counts them: members over all objects, elements
+        // over all arrays.
+        let members = |n: usize| {
+            let nested: Vec<String> = (0..n).map(|i| format!(r#""k{i}":{{}}"#)).collect();
+            format!(
+                r#"{{"iss":"a","iat":1,"exp":2,"x":{{{}}}}}"#,
+                nested.join(",")
+            )
+        };
+        assert!(plain_agrees(members(MAX_JSON_MEMBERS - 4).as_bytes()));
+        assert!(!plain_agrees(members(MAX_JSON_MEMBERS - 3).as_bytes()));
+        let elements = |n: usize| {
+            format!(
+                r#"{{"iss":"a","a":[[],{}],"b":[true]}}"#,
+                vec!["0"; n - 2].join(",")
+            )
+        };
+        assert!(plain_agrees(elements(MAX_JSON_ARRAY_LEN).as_bytes()));
+        assert!(!plain_agrees(elements(MAX_JSON_ARRAY_LEN + 1).as_bytes()));
+        assert_eq!(
+            Fields::read(members(MAX_JSON_MEMBERS - 3).as_bytes()).err(),
+            Some(Error::TooManyMembers(TokenPart::Payload))
+        );
+        assert_eq!(
+            Fields::read(elements(MAX_JSON_ARRAY_LEN + 1).as_bytes()).err(),
+            Some(Error::ArrayTooLong(TokenPart::Payload))
+        );
     }
 
     proptest::proptest! {
@@ -794,5 +885,9 @@ mod tests {
         "{\"user\":{\"accountId\":\"u\"}}",
         "{\"user\":{\"accountId\":1}}",
         "{\"user\":null}",
+        // Large enough that a few of them cross the member and element limits.
+        "[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]",
+        "{\"k0\":0,\"k1\":0,\"k2\":0,\"k3\":0,\"k4\":0,\"k5\":0,\"k6\":0,\"k7\":0,\"k8\":0,\"k9\":0,\"k10\":0,\"k11\":0,\"k12\":0,\"k13\":0,\"k14\":0,\"k15\":0,\"k16\":0,\"k17\":0,\"k18\":0,\"k19\":[]}",
+        "[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]",
     ];
 }

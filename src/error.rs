@@ -83,15 +83,17 @@ pub enum Error {
     #[error("the token's {0} repeats a member name")]
     DuplicateMember(TokenPart),
     /// The header or payload has more than [`MAX_JSON_MEMBERS`](crate::MAX_JSON_MEMBERS)
-    /// members, counted over all its objects; checked before any of them is read.
+    /// members, counted over all its objects. Like the other three limits below, checked on
+    /// the text before any of it is parsed, and reported before any other error of that
+    /// header or payload but a lone surrogate or malformed `\u` escape earlier in the text.
     #[error("the token's {0} has too many members")]
     TooManyMembers(TokenPart),
     /// The header or payload nests arrays and objects deeper than
     /// [`MAX_JSON_DEPTH`](crate::MAX_JSON_DEPTH).
     #[error("the token's {0} nests too deeply")]
     NestingTooDeep(TokenPart),
-    /// An array in the header or payload has more than
-    /// [`MAX_JSON_ARRAY_LEN`](crate::MAX_JSON_ARRAY_LEN) elements.
+    /// The arrays of the header or payload have more than
+    /// [`MAX_JSON_ARRAY_LEN`](crate::MAX_JSON_ARRAY_LEN) elements in all.
     #[error("the token's {0} has an array that is too long")]
     ArrayTooLong(TokenPart),
     /// The header or payload has more than [`MAX_JSON_ESCAPES`](crate::MAX_JSON_ESCAPES)

@@ -154,7 +154,9 @@ pub use install::{
 };
 #[cfg(feature = "signed-install-http")]
 pub use install::{HttpKeySource, ATLASSIAN_INSTALL_KEYS_URL, MAX_KEY_RESPONSE_LEN};
-pub use jws::MAX_TOKEN_LEN;
+pub use jws::{
+    MAX_JSON_ARRAY_LEN, MAX_JSON_DEPTH, MAX_JSON_ESCAPES, MAX_JSON_MEMBERS, MAX_TOKEN_LEN,
+};
 #[cfg(feature = "signed-install")]
 pub use lifecycle::{Lifecycle, LifecycleCallback, LifecycleOutcome};
 pub use qsh::{ParseQshError, Qsh, CONTEXT_QSH};

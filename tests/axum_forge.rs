@@ -323,14 +323,14 @@ impl ForgeKeySource for Misconfigured {
 
 // ----- the tests -----
 
-/// Held by every test for its whole run: the tracing test's subscriber is the test thread's
-/// default, and tracing caches which callsites are enabled across threads, so another test
-/// hitting the same callsites at the same time could hide events from it.
+/// Held by every test for its whole run: the tracing test reads what was logged since its
+/// start, so no other test may log meanwhile.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[tokio::test]
 async fn a_valid_invocation_reaches_the_handler() {
     let _serial = SERIAL.lock().await;
+    captured();
     let (keys, auth) = jwks_server();
     let origin = serve(auth, Arc::new(MemoryTenantStore::new())).await;
     let token = token();
@@ -371,6 +371,7 @@ async fn a_valid_invocation_reaches_the_handler() {
 #[tokio::test]
 async fn every_refusal_has_its_status_challenge_and_code() {
     let _serial = SERIAL.lock().await;
+    captured();
     let (keys, auth) = jwks_server();
     let origin = serve(auth, Arc::new(MemoryTenantStore::new())).await;
     let url = format!("{origin}/forge/remote/hello");
@@ -534,6 +535,7 @@ async fn every_refusal_has_its_status_challenge_and_code() {
 #[tokio::test]
 async fn the_linked_connect_tenant() {
     let _serial = SERIAL.lock().await;
+    captured();
     let (_keys, auth) = jwks_server();
     // A Forge app with Connect modules: its `installed` callback carried the installationId.
     let store = installed_store(Some(INSTALLATION)).await;
@@ -621,6 +623,7 @@ fn example_forge_routes(
 #[tokio::test]
 async fn the_example_app_route() {
     let _serial = SERIAL.lock().await;
+    captured();
     let keys = JwksServer::start();
     keys.answer("/jwks.json", Answer::Ok(jwks(&[forge().jwk()]), None));
     let store = installed_store(Some(INSTALLATION)).await;
@@ -686,6 +689,25 @@ async fn the_example_app_route() {
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<(Vec<u8>, usize)>>);
 
+/// The process's one subscriber, a global default installed by every test before anything
+/// logs: tracing caches per callsite whether anyone listens, and a thread-scoped subscriber
+/// set after another test registered those callsites could miss events under load.
+fn captured() -> Captured {
+    static GLOBAL: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    GLOBAL
+        .get_or_init(|| {
+            let captured = Captured::default();
+            let writer = captured.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::TRACE)
+                .with_writer(move || writer.clone())
+                .finish();
+            tracing::subscriber::set_global_default(subscriber).unwrap();
+            captured
+        })
+        .clone()
+}
+
 impl Captured {
     /// This crate's events since the last call (the HTTP client and server log too).
     fn take(&self) -> String {
@@ -721,13 +743,9 @@ impl Write for Captured {
 #[tokio::test]
 async fn refusals_log_their_code_and_never_a_token() {
     let _serial = SERIAL.lock().await;
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let captured = captured();
+    // What earlier tests logged is not this test's.
+    captured.take();
 
     let (_keys, auth) = jwks_server();
     let origin = serve(auth, Arc::new(MemoryTenantStore::new())).await;

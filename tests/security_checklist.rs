@@ -18,7 +18,8 @@ use std::collections::HashMap;
 use atlassian_connect_jwt::{
     find_token, token_from_authorization, token_from_query, BasePath, CanonicalRequest, Claim,
     Error, QshPolicy, SharedSecret, TenantKey, TokenKind, TokenPart, UnixTime, Verified, Verifier,
-    MAX_LEEWAY, MAX_PARAMS, MAX_QUERY_LEN, MAX_TOKEN_LEN,
+    MAX_JSON_ARRAY_LEN, MAX_JSON_DEPTH, MAX_JSON_ESCAPES, MAX_JSON_MEMBERS, MAX_LEEWAY, MAX_PARAMS,
+    MAX_QUERY_LEN, MAX_TOKEN_LEN,
 };
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -2092,50 +2093,43 @@ fn c59_deep_nesting_and_many_keys_never_crash() {
             max: MAX_TOKEN_LEN
         }
     );
-    // Deep nesting that fits in a token: balanced and unbalanced, in `context`.
+    // Deep nesting that fits in a token, balanced or not, in `context` or an unread claim:
+    // refused at the 33rd level, before anything parses it.
     let depth = 1_500;
     let balanced = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
-    for context in [
+    for value in [
         balanced.clone(),
         "[".repeat(depth),
         format!("{}{}", r#"{"a":"#.repeat(depth / 2), "}".repeat(depth / 2)),
     ] {
-        let token = sign_payload(&format!(
-            r#"{{"iss":"test-client-key","iat":1700000000,"exp":1700000180,"qsh":"context-qsh","context":{context}}}"#
-        ));
-        assert!(token.len() <= MAX_TOKEN_LEN);
-        let err = rejected(on_ctx(&token));
-        assert!(
-            matches!(
-                err,
-                Error::InvalidClaim(Claim::Context) | Error::InvalidJson(TokenPart::Payload)
-            ),
-            "{err:?}"
-        );
+        for name in ["context", "x"] {
+            let token = sign_payload(&format!(
+                r#"{{"iss":"test-client-key","iat":1700000000,"exp":1700000180,"qsh":"context-qsh","{name}":{value}}}"#
+            ));
+            assert!(token.len() <= MAX_TOKEN_LEN);
+            assert_eq!(
+                rejected(on_ctx(&token)),
+                Error::NestingTooDeep(TokenPart::Payload),
+                "{name}"
+            );
+        }
     }
-    // Unbalanced nesting anywhere is not JSON.
-    let token = sign_payload(&format!(
-        r#"{{"iss":"test-client-key","iat":1700000000,"exp":1700000180,"qsh":"context-qsh","x":{}}}"#,
-        "[".repeat(depth)
-    ));
-    assert_eq!(
-        rejected(on_ctx(&token)),
-        Error::InvalidJson(TokenPart::Payload)
-    );
     // Deep nesting in the header.
     let header = format!(r#"{{"alg":"HS256","x":{balanced}}}"#);
-    let result = on_ctx(&sign(&header, T2_PAYLOAD));
-    assert!(
-        matches!(result, Ok(_) | Err(Error::InvalidJson(TokenPart::Header))),
-        "{result:?}"
+    assert_eq!(
+        rejected(on_ctx(&sign(&header, T2_PAYLOAD))),
+        Error::NestingTooDeep(TokenPart::Header)
     );
-    // Many distinct keys: bounded by the token size, and fine below it.
+    // Many distinct keys: refused past the member limit, before the repeated-name check.
     let keys: String = (0..600).map(|i| format!(r#""k{i}":0,"#)).collect();
     let token = sign_payload(&format!(
         r#"{{{keys}"iss":"test-client-key","iat":1700000000,"exp":1700000180,"qsh":"context-qsh"}}"#
     ));
     assert!(token.len() <= MAX_TOKEN_LEN);
-    assert_eq!(accepted(on_ctx(&token)).kind(), TokenKind::Context);
+    assert_eq!(
+        rejected(on_ctx(&token)),
+        Error::TooManyMembers(TokenPart::Payload)
+    );
     let keys: String = (0..100_000).map(|i| format!(r#""k{i}":0,"#)).collect();
     let token = sign_payload(&format!(
         r#"{{{keys}"iss":"test-client-key","iat":1700000000,"exp":1700000180,"qsh":"context-qsh"}}"#
@@ -2159,12 +2153,288 @@ fn c59_deep_nesting_in_an_unread_claim_rejected() {
     assert!(token.len() <= MAX_TOKEN_LEN);
     assert_eq!(
         on_ctx(&token).map(|v| v.kind()),
-        Err(Error::InvalidJson(TokenPart::Payload))
+        Err(Error::NestingTooDeep(TokenPart::Payload))
     );
     let header = format!(r#"{{"alg":"HS256","x":{balanced}}}"#);
     assert_eq!(
         on_ctx(&sign(&header, T2_PAYLOAD)).map(|v| v.kind()),
-        Err(Error::InvalidJson(TokenPart::Header))
+        Err(Error::NestingTooDeep(TokenPart::Header))
+    );
+}
+
+/// T2's claims, then `extra` members (joined with a leading comma).
+fn t2_with(extra: &str) -> String {
+    format!(
+        r#"{{"iss":"test-client-key","iat":1700000000,"exp":1700000180,"qsh":"context-qsh"{}{extra}}}"#,
+        if extra.is_empty() { "" } else { "," }
+    )
+}
+
+/// The header `{"alg":"HS256"}` with `extra` members.
+fn header_with(extra: &str) -> String {
+    format!(r#"{{"alg":"HS256",{extra}}}"#)
+}
+
+/// `count` members `"k0":0,"k1":0,…`, joined by commas.
+fn keys(count: usize) -> String {
+    (0..count)
+        .map(|i| format!(r#""k{i}":0"#))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A token with this payload (under T1's header) or this header (over T2's payload), for the
+/// context route.
+fn in_payload(payload: &str) -> Result<Verified, Error> {
+    on_ctx(&sign_payload(payload))
+}
+
+fn in_header(header: &str) -> Result<Verified, Error> {
+    on_ctx(&sign(header, T2_PAYLOAD))
+}
+
+#[test]
+fn c59_json_limits_are_documented_values() {
+    assert_eq!(
+        (
+            MAX_JSON_MEMBERS,
+            MAX_JSON_DEPTH,
+            MAX_JSON_ARRAY_LEN,
+            MAX_JSON_ESCAPES
+        ),
+        (64, 32, 64, 128)
+    );
+    for (err, code) in [
+        (
+            Error::TooManyMembers(TokenPart::Payload),
+            "too-many-members",
+        ),
+        (Error::NestingTooDeep(TokenPart::Header), "nesting-too-deep"),
+        (Error::ArrayTooLong(TokenPart::Payload), "array-too-long"),
+        (Error::TooManyEscapes(TokenPart::Header), "too-many-escapes"),
+    ] {
+        assert_eq!(err.code(), code);
+        assert_no_leak(&err);
+    }
+}
+
+#[test]
+fn c59_members_counted_over_all_objects() {
+    // The finding: a payload of about 700 member names (`"a":0,"b":0,…,"ab":0,…`).
+    let letters: Vec<char> = ('a'..='z').chain('A'..='Z').collect();
+    let finding = t2_with(
+        &(0..700)
+            .map(|i| match i / letters.len() {
+                0 => format!(r#""{}":0"#, letters[i]),
+                n => format!(r#""{}{}":0"#, letters[n - 1], letters[i % letters.len()]),
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    assert!(sign_payload(&finding).len() <= MAX_TOKEN_LEN);
+    assert_eq!(
+        rejected(in_payload(&finding)),
+        Error::TooManyMembers(TokenPart::Payload)
+    );
+    // T2 has 4 members; nested ones count too.
+    let at = MAX_JSON_MEMBERS - 4;
+    accepted(in_payload(&t2_with(&keys(at))));
+    assert_eq!(
+        rejected(in_payload(&t2_with(&keys(at + 1)))),
+        Error::TooManyMembers(TokenPart::Payload)
+    );
+    let nested = |n: usize| format!(r#""context":{{"user":{{{}}}}}"#, keys(n));
+    accepted(in_payload(&t2_with(&nested(at - 2))));
+    assert_eq!(
+        rejected(in_payload(&t2_with(&nested(at - 1)))),
+        Error::TooManyMembers(TokenPart::Payload)
+    );
+    // Colons in strings are not members.
+    let colons = (0..at)
+        .map(|i| format!(r#""k{i}":"a:b:c""#))
+        .collect::<Vec<_>>()
+        .join(",");
+    accepted(in_payload(&t2_with(&colons)));
+    // The header: `alg` is one member.
+    let at = MAX_JSON_MEMBERS - 1;
+    accepted(in_header(&header_with(&keys(at))));
+    assert_eq!(
+        rejected(in_header(&header_with(&keys(at + 1)))),
+        Error::TooManyMembers(TokenPart::Header)
+    );
+}
+
+#[test]
+fn c59_nesting_at_and_past_the_limit() {
+    // The top-level object is depth 1: 31 arrays inside it reach the limit.
+    let nest = |n: usize| format!("{}0{}", "[".repeat(n), "]".repeat(n));
+    let objects = |n: usize| format!("{}0{}", r#"{"a":"#.repeat(n), "}".repeat(n));
+    let at = MAX_JSON_DEPTH - 1;
+    for value in [nest(at), objects(at)] {
+        accepted(in_payload(&t2_with(&format!(r#""x":{value}"#))));
+        accepted(in_header(&header_with(&format!(r#""x":{value}"#))));
+    }
+    for value in [nest(at + 1), objects(at + 1)] {
+        assert_eq!(
+            rejected(in_payload(&t2_with(&format!(r#""x":{value}"#)))),
+            Error::NestingTooDeep(TokenPart::Payload)
+        );
+        assert_eq!(
+            rejected(in_header(&header_with(&format!(r#""x":{value}"#)))),
+            Error::NestingTooDeep(TokenPart::Header)
+        );
+    }
+}
+
+#[test]
+fn c59_array_elements_counted_over_all_arrays() {
+    let zeros = |n: usize| vec!["0"; n].join(",");
+    // Split over arrays, nested ones included: the count is of all elements.
+    let split = |n: usize| format!(r#""a":[{}],"b":[[],{}]"#, zeros(40), zeros(n - 41));
+    accepted(in_payload(&t2_with(&split(MAX_JSON_ARRAY_LEN))));
+    assert_eq!(
+        rejected(in_payload(&t2_with(&split(MAX_JSON_ARRAY_LEN + 1)))),
+        Error::ArrayTooLong(TokenPart::Payload)
+    );
+    // `aud` lists are arrays like any other; an empty array has no element.
+    let auds = |n: usize| vec![r#""https://app.example.com""#; n].join(",");
+    let verified = accepted(in_payload(&t2_with(&format!(
+        r#""aud":[{}],"e":[]"#,
+        auds(MAX_JSON_ARRAY_LEN)
+    ))));
+    assert_eq!(verified.claims().aud().len(), MAX_JSON_ARRAY_LEN);
+    assert_eq!(
+        rejected(in_payload(&t2_with(&format!(
+            r#""aud":[{}]"#,
+            auds(MAX_JSON_ARRAY_LEN + 1)
+        )))),
+        Error::ArrayTooLong(TokenPart::Payload)
+    );
+    // Far past it: refused before the rest of the text is read.
+    assert_eq!(
+        rejected(in_payload(&t2_with(&format!(r#""x":[{}]"#, zeros(2_500))))),
+        Error::ArrayTooLong(TokenPart::Payload)
+    );
+    accepted(in_header(&header_with(&format!(
+        r#""x":[{}]"#,
+        zeros(MAX_JSON_ARRAY_LEN)
+    ))));
+    assert_eq!(
+        rejected(in_header(&header_with(&format!(
+            r#""x":[{}]"#,
+            zeros(MAX_JSON_ARRAY_LEN + 1)
+        )))),
+        Error::ArrayTooLong(TokenPart::Header)
+    );
+}
+
+#[test]
+fn c59_escapes_counted_in_names_and_values() {
+    // A surrogate pair is two escapes; escaped names count like any other.
+    let escapes = |n: usize| format!(r#""\u0078":"{}\ud83d\ude00""#, r"\n".repeat(n - 3));
+    let verified = accepted(in_payload(&t2_with(&escapes(MAX_JSON_ESCAPES))));
+    assert_eq!(
+        verified.claims().raw("x"),
+        Some(format!(r#""{}\ud83d\ude00""#, r"\n".repeat(MAX_JSON_ESCAPES - 3)).as_str())
+    );
+    assert_eq!(
+        rejected(in_payload(&t2_with(&escapes(MAX_JSON_ESCAPES + 1)))),
+        Error::TooManyEscapes(TokenPart::Payload)
+    );
+    // In a claim that is read: `sub`, unescaped.
+    let sub = |n: usize| t2_with(&format!(r#""sub":"{}""#, r"\u00e9".repeat(n)));
+    let verified = accepted(in_payload(&sub(MAX_JSON_ESCAPES)));
+    assert_eq!(
+        verified.account_id(),
+        Some("é".repeat(MAX_JSON_ESCAPES).as_str())
+    );
+    assert_eq!(
+        rejected(in_payload(&sub(MAX_JSON_ESCAPES + 1))),
+        Error::TooManyEscapes(TokenPart::Payload)
+    );
+    let slashes = |n: usize| header_with(&format!(r#""x":"{}""#, r"\/".repeat(n)));
+    accepted(in_header(&slashes(MAX_JSON_ESCAPES)));
+    assert_eq!(
+        rejected(in_header(&slashes(MAX_JSON_ESCAPES + 1))),
+        Error::TooManyEscapes(TokenPart::Header)
+    );
+}
+
+#[test]
+fn c59_limits_come_first_in_text_order() {
+    let many_keys = keys(MAX_JSON_MEMBERS);
+    let many_escapes = format!(r#""x":"{}""#, r"\n".repeat(MAX_JSON_ESCAPES + 1));
+    // Two limits: the one crossed first in the text.
+    assert_eq!(
+        rejected(in_payload(&t2_with(&format!("{many_escapes},{many_keys}")))),
+        Error::TooManyEscapes(TokenPart::Payload)
+    );
+    assert_eq!(
+        rejected(in_payload(&t2_with(&format!("{many_keys},{many_escapes}")))),
+        Error::TooManyMembers(TokenPart::Payload)
+    );
+    // A lone surrogate before a limit is the first defect; after it, the limit is.
+    assert_eq!(
+        rejected(in_payload(&t2_with(&format!(
+            r#""s":"\ud800",{many_keys}"#
+        )))),
+        Error::InvalidJson(TokenPart::Payload)
+    );
+    assert_eq!(
+        rejected(in_payload(&t2_with(&format!(
+            r#"{many_keys},"s":"\ud800""#
+        )))),
+        Error::TooManyMembers(TokenPart::Payload)
+    );
+    // Limits before syntax errors, repeated names and claim types anywhere in the text.
+    for before in [
+        r#""iss":1"#,
+        r#""iat":"1""#,
+        r#""qsh":"a","qsh":"a""#,
+        r#""a":tru"#,
+    ] {
+        assert_eq!(
+            rejected(in_payload(&t2_with(&format!("{before},{many_keys}")))),
+            Error::TooManyMembers(TokenPart::Payload),
+            "{before}"
+        );
+    }
+    // The header is judged before the payload.
+    assert_eq!(
+        rejected(on_ctx(&sign(
+            &header_with(&keys(MAX_JSON_MEMBERS)),
+            &t2_with(&many_escapes)
+        ))),
+        Error::TooManyMembers(TokenPart::Header)
+    );
+}
+
+#[test]
+fn c59_repeated_names_found_among_many() {
+    // Past the first few names the check hashes them: a repeat is still found wherever it is,
+    // escaped or not.
+    let at = MAX_JSON_MEMBERS - 4;
+    for (first, second) in [(0, at - 1), (at - 2, at - 1), (9, 40)] {
+        let mut names: Vec<String> = (0..at).map(|i| format!(r#""k{i}":0"#)).collect();
+        names[second] = format!(r#""\u006b{first}":1"#);
+        assert_eq!(
+            rejected(in_payload(&t2_with(&names.join(",")))),
+            Error::DuplicateMember(TokenPart::Payload),
+            "k{first} at {second}"
+        );
+    }
+    let late_qsh = format!(r#"{},"\u0071sh":"context-qsh""#, keys(50));
+    assert_eq!(
+        rejected(in_payload(&t2_with(&late_qsh))),
+        Error::DuplicateMember(TokenPart::Payload)
+    );
+    let mut names: Vec<String> = (0..MAX_JSON_MEMBERS - 1)
+        .map(|i| format!(r#""h{i}":0"#))
+        .collect();
+    names[MAX_JSON_MEMBERS - 2] = r#""alg":"HS256""#.to_owned();
+    assert_eq!(
+        rejected(in_header(&header_with(&names.join(",")))),
+        Error::DuplicateMember(TokenPart::Header)
     );
 }
 

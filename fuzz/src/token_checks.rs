@@ -13,10 +13,10 @@
 //!
 //! * neither panics, and if `Unverified::parse` succeeds so does `decode_unverified`;
 //! * `decode_unverified`'s result, error included, is exactly the one of [`model_decode`]: a
-//!   hand-written split, a strict base64url decoder, a JSON object reader that keeps every
-//!   member name (so duplicates are seen) and the library's extra JSON rules (no lone
-//!   surrogate escapes, nesting at most [`MAX_JSON_DEPTH`]), up to the library's streaming
-//!   precedence ([`streaming_precedence`]);
+//!   hand-written split, a strict base64url decoder, the library's JSON limits and surrogate
+//!   rule read off the text byte by byte ([`text_limits`]), a JSON object reader that keeps
+//!   every member name (so duplicates are seen), up to the library's streaming precedence
+//!   ([`streaming_precedence`]);
 //! * `Unverified::parse`'s form and header errors are exactly the model's (up to the same
 //!   precedence), its claim errors name a member that is there (or the first of `iss`, `iat`,
 //!   `exp` that is missing), and what it accepts has an `HS256` header and the model's `iss`;
@@ -52,7 +52,8 @@ use std::fmt;
 use atlassian_connect_jwt::dangerous::decode_unverified;
 use atlassian_connect_jwt::{
     CanonicalRequest, Error, QshPolicy, SharedSecret, Signer, TenantKey, TokenKind, TokenPart,
-    UnixTime, Unverified, Verifier, CONTEXT_QSH, DEFAULT_LEEWAY, MAX_TOKEN_LEN,
+    UnixTime, Unverified, Verifier, CONTEXT_QSH, DEFAULT_LEEWAY, MAX_JSON_ARRAY_LEN,
+    MAX_JSON_DEPTH, MAX_JSON_ESCAPES, MAX_JSON_MEMBERS, MAX_TOKEN_LEN,
 };
 use hmac::{Hmac, KeyInit, Mac};
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
@@ -229,40 +230,120 @@ impl Object {
     }
 }
 
-/// Deepest nesting of arrays and objects a header or payload may have (the top-level object
-/// is depth 1).
-pub(crate) const MAX_JSON_DEPTH: usize = 32;
-
-/// The library's extra JSON rules, checked semantically: no string anywhere (names and values,
-/// however deep) holds a lone UTF-16 surrogate escape, and arrays and objects nest at most
-/// [`MAX_JSON_DEPTH`] deep. (`serde_json` refuses lone surrogates when it reads a `String`,
-/// but not in values it only skips over.)
-fn sound(object: &Object, depth: usize) -> bool {
-    fn value_is_sound(raw: &RawValue, depth: usize) -> bool {
-        let text = raw.get().trim_start();
-        match text.as_bytes().first() {
-            Some(b'{') => Object::parse(text.as_bytes()).is_some_and(|o| sound(&o, depth + 1)),
-            Some(b'[') => {
-                depth < MAX_JSON_DEPTH
-                    && serde_json::from_str::<Vec<Box<RawValue>>>(text)
-                        .is_ok_and(|items| items.iter().all(|item| value_is_sound(item, depth + 1)))
+/// The library's JSON limits and lone-surrogate rule, as documented for `MAX_JSON_MEMBERS`,
+/// `MAX_JSON_DEPTH`, `MAX_JSON_ARRAY_LEN` and `MAX_JSON_ESCAPES` and checked on the text as
+/// written, before it is parsed: the first defect in text order, as `part`'s error.
+///
+/// Written as the rules read, one byte at a time (the library skips runs of uninteresting
+/// bytes, clears ordinary texts by counting, and reads strings in bulk):
+///
+/// * only the text's first value is read, and only when it is an object or array (JSON
+///   whitespace before it skipped), up to the bracket that closes it;
+/// * outside strings: `{` or `[` opens a level (more than `MAX_JSON_DEPTH` open:
+///   `NestingTooDeep`), and a `[` not followed (whitespace aside) by `]` counts an element; `]`
+///   or `}` closes one; a `,` directly in an array counts an element (more than
+///   `MAX_JSON_ARRAY_LEN` elements in all: `ArrayTooLong`);
+/// * a string followed (whitespace aside) by `:` counts a member when it closes (more than
+///   `MAX_JSON_MEMBERS`: `TooManyMembers`);
+/// * in a string, each `\` counts an escape (more than `MAX_JSON_ESCAPES`: `TooManyEscapes`);
+///   then `\u` must have four hex digits, a low surrogate must directly follow a high one and
+///   nothing else may (`InvalidJson`).
+pub(crate) fn text_limits(json: &[u8], part: TokenPart) -> Result<(), Error> {
+    let mut at = 0;
+    while matches!(json.get(at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        at += 1;
+    }
+    if !matches!(json.get(at), Some(b'{' | b'[')) {
+        return Ok(());
+    }
+    let next_significant = |mut i: usize| {
+        while matches!(json.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            i += 1;
+        }
+        json.get(i).copied()
+    };
+    let mut open: Vec<u8> = Vec::new();
+    let (mut members, mut elements, mut escapes) = (0, 0, 0);
+    let mut in_string = false;
+    // A high surrogate escape was just read.
+    let mut high = false;
+    let count = |n: &mut usize, max: usize, error: Error| {
+        *n += 1;
+        if *n > max {
+            Err(error)
+        } else {
+            Ok(())
+        }
+    };
+    while let Some(&b) = json.get(at) {
+        if in_string {
+            if b != b'\\' {
+                if high {
+                    return Err(Error::InvalidJson(part));
+                }
+                at += 1;
+                if b == b'"' {
+                    in_string = false;
+                    if next_significant(at) == Some(b':') {
+                        count(&mut members, MAX_JSON_MEMBERS, Error::TooManyMembers(part))?;
+                    }
+                }
+                continue;
             }
-            Some(b'"') => serde_json::from_str::<String>(text).is_ok(),
-            _ => true,
+            count(&mut escapes, MAX_JSON_ESCAPES, Error::TooManyEscapes(part))?;
+            match json.get(at + 1) {
+                None => return Ok(()),
+                Some(b'u') => {
+                    let hex = json
+                        .get(at + 2..at + 6)
+                        .and_then(|h| std::str::from_utf8(h).ok())
+                        .filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()))
+                        .ok_or(Error::InvalidJson(part))?;
+                    let unit = u16::from_str_radix(hex, 16).expect("four hex digits");
+                    let low = (0xDC00..=0xDFFF).contains(&unit);
+                    if high != low {
+                        return Err(Error::InvalidJson(part));
+                    }
+                    high = (0xD800..=0xDBFF).contains(&unit);
+                    at += 6;
+                }
+                Some(_) if high => return Err(Error::InvalidJson(part)),
+                Some(_) => at += 2,
+            }
+            continue;
+        }
+        at += 1;
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                open.push(b);
+                if open.len() > MAX_JSON_DEPTH {
+                    return Err(Error::NestingTooDeep(part));
+                }
+                if b == b'[' && next_significant(at).is_some_and(|c| c != b']') {
+                    count(&mut elements, MAX_JSON_ARRAY_LEN, Error::ArrayTooLong(part))?;
+                }
+            }
+            b'}' | b']' => {
+                open.pop();
+                if open.is_empty() {
+                    return Ok(());
+                }
+            }
+            b',' if open.last() == Some(&b'[') => {
+                count(&mut elements, MAX_JSON_ARRAY_LEN, Error::ArrayTooLong(part))?;
+            }
+            _ => {}
         }
     }
-    depth <= MAX_JSON_DEPTH
-        && object
-            .0
-            .iter()
-            .all(|(_, value)| value_is_sound(value, depth))
+    Ok(())
 }
 
-/// A JSON object's errors, as the library names them for `part`.
+/// A JSON object's errors, as the library names them for `part`: the limits, then UTF-8 and
+/// syntax (one object, only whitespace after it), then repeated names.
 fn object(json: &[u8], part: TokenPart) -> Result<Object, Error> {
-    let object = Object::parse(json)
-        .filter(|object| sound(object, 1))
-        .ok_or(Error::InvalidJson(part))?;
+    text_limits(json, part)?;
+    let object = Object::parse(json).ok_or(Error::InvalidJson(part))?;
     if object.has_duplicates() {
         return Err(Error::DuplicateMember(part));
     }
@@ -342,15 +423,16 @@ pub(crate) fn model_parse(token: &str) -> Result<Object, Error> {
 /// Whether the library's `got` instead of the model's `want` is only the library's documented
 /// streaming precedence.
 ///
-/// The library reads a header or payload in one pass (`jws::for_each_member`), checking each
-/// member as soon as its value is read: a repeated name, and in the payload a mistyped claim
+/// The library checks the limits, lone surrogates and UTF-8 of a header or payload first, as
+/// the model does, then reads it in one pass (`jws::for_each_member`), checking each member as
+/// soon as its value is read: a repeated name, and in the payload a mistyped claim
 /// (`Fields::read` in src/claims.rs), is reported as soon as it is met, before a syntax error
 /// later in the text; and a mistyped claim before a later repeated name. The model checks the
-/// whole form first. `got` is tolerated exactly when:
+/// whole syntax first. `got` is tolerated exactly when:
 ///
-/// * `want` is `InvalidJson(part)` for a syntax error (not for a lone surrogate or deep
-///   nesting, which the library checks before walking), `got` is `DuplicateMember(part)`,
-///   and a name repeats among the members read before the syntax error; or
+/// * `want` is `InvalidJson(part)` for a syntax error (not for a lone surrogate or invalid
+///   UTF-8, which the library checks before walking), `got` is `DuplicateMember(part)`, and a
+///   name repeats among the members read before the syntax error; or
 /// * `want` is `InvalidJson(Payload)` for a syntax error or `DuplicateMember(Payload)`, `got`
 ///   is `InvalidClaim(c)`, and `c` is among the members read before the error or the first
 ///   repeated name.
@@ -368,6 +450,9 @@ pub(crate) fn streaming_precedence(got: &Error, want: &Error, token: &str) -> bo
     let Some(json) = json else {
         return false;
     };
+    if std::str::from_utf8(&json).is_err() {
+        return false;
+    }
     let (object, complete) = Object::walk(&json);
     if complete && matches!(want, Error::InvalidJson(_)) {
         return false;

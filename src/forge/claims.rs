@@ -46,29 +46,36 @@ impl ForgeClaims {
         let (mut iat, mut exp, mut nbf) = (None, None, None);
         let (mut jti, mut app, mut context, mut principal, mut ic_label) =
             (None, None, None, None, None);
-        jws::for_each_member(payload, part, |name, value| {
-            let text = |claim| {
-                jws::json_str(value)
-                    .map(Cow::into_owned)
-                    .ok_or(Error::InvalidClaim(claim))
-            };
-            let date =
-                |claim| UnixTime::from_numeric_date(value.get()).ok_or(Error::InvalidClaim(claim));
-            match name.as_ref() {
-                "iss" => iss = Some(text(Claim::Iss)?),
-                "aud" => aud = Some(audience(value)?),
-                "iat" => iat = Some(date(Claim::Iat)?),
-                "exp" => exp = Some(date(Claim::Exp)?),
-                "nbf" => nbf = Some(date(Claim::Nbf)?),
-                "jti" => jti = Some(text(Claim::Jti)?),
-                "principal" => principal = Some(text(Claim::Principal)?),
-                "icLabel" => ic_label = Some(IcLabel::new(&text(Claim::IcLabel)?)?),
-                "app" => app = Some(typed(value, Claim::App)?),
-                "context" => context = Some(typed(value, Claim::Context)?),
-                _ => unique_names(value, part)?,
-            }
-            Ok(())
-        })?;
+        jws::for_each_member_within(
+            payload,
+            part,
+            &jws::FORGE_LIMITS,
+            |_| true,
+            |name, value| {
+                let text = |claim| {
+                    jws::json_str(value)
+                        .map(Cow::into_owned)
+                        .ok_or(Error::InvalidClaim(claim))
+                };
+                let date = |claim| {
+                    UnixTime::from_numeric_date(value.get()).ok_or(Error::InvalidClaim(claim))
+                };
+                match name.as_ref() {
+                    "iss" => iss = Some(text(Claim::Iss)?),
+                    "aud" => aud = Some(audience(value)?),
+                    "iat" => iat = Some(date(Claim::Iat)?),
+                    "exp" => exp = Some(date(Claim::Exp)?),
+                    "nbf" => nbf = Some(date(Claim::Nbf)?),
+                    "jti" => jti = Some(text(Claim::Jti)?),
+                    "principal" => principal = Some(text(Claim::Principal)?),
+                    "icLabel" => ic_label = Some(IcLabel::new(&text(Claim::IcLabel)?)?),
+                    "app" => app = Some(typed(value, Claim::App)?),
+                    "context" => context = Some(typed(value, Claim::Context)?),
+                    _ => unique_names(value, part)?,
+                }
+                Ok(())
+            },
+        )?;
         let payload = core::str::from_utf8(payload)
             .map_err(|_| Error::InvalidJson(part))?
             .into();
@@ -152,7 +159,12 @@ impl ForgeClaims {
     /// The raw JSON text of any top-level claim, typed or not (`raw("app")`).
     #[must_use]
     pub fn raw(&self, name: &str) -> Option<&str> {
-        let members = Members::parse(self.payload.as_bytes(), TokenPart::Payload).ok()?;
+        let members = Members::parse_within(
+            self.payload.as_bytes(),
+            TokenPart::Payload,
+            &jws::FORGE_LIMITS,
+        )
+        .ok()?;
         members.get(name).map(RawValue::get)
     }
 

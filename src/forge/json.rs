@@ -22,9 +22,13 @@ use crate::jws;
 pub(crate) fn unique_names(value: &RawValue, part: TokenPart) -> Result<(), Error> {
     let text = value.get();
     match text.as_bytes().first() {
-        Some(b'{') => jws::for_each_member(text.as_bytes(), part, |_, member| {
-            unique_names(member, part)
-        }),
+        Some(b'{') => jws::for_each_member_within(
+            text.as_bytes(),
+            part,
+            &jws::FORGE_LIMITS,
+            |_| true,
+            |_, member| unique_names(member, part),
+        ),
         Some(b'[') => {
             let items: Vec<&RawValue> =
                 serde_json::from_str(text).map_err(|_| Error::InvalidJson(part))?;

@@ -177,20 +177,25 @@ fn read_key(raw: &RawValue) -> Result<Option<Entry>, Error> {
     }
     let mut m = Members::default();
     // The part is only a label: every error of the walk is reported as a bad key set.
-    jws::for_each_member(raw.get().as_bytes(), TokenPart::Header, |name, value| {
-        let text = || jws::json_str(value);
-        match name.as_ref() {
-            "kid" => m.kid = Some(text().ok_or_else(not_a_key_set)?),
-            "kty" => m.kty = Some(text()),
-            "use" => m.usage = Some(text()),
-            "alg" => m.alg = Some(text()),
-            "n" => m.n = Some(text()),
-            "e" => m.e = Some(text()),
-            other if PRIVATE_MEMBERS.contains(&other) => m.private = true,
-            _ => {}
-        }
-        Ok(())
-    })
+    jws::for_each_member(
+        raw.get().as_bytes(),
+        TokenPart::Header,
+        |_| true,
+        |name, value| {
+            let text = || jws::json_str(value);
+            match name.as_ref() {
+                "kid" => m.kid = Some(text().ok_or_else(not_a_key_set)?),
+                "kty" => m.kty = Some(text()),
+                "use" => m.usage = Some(text()),
+                "alg" => m.alg = Some(text()),
+                "n" => m.n = Some(text()),
+                "e" => m.e = Some(text()),
+                other if PRIVATE_MEMBERS.contains(&other) => m.private = true,
+                _ => {}
+            }
+            Ok(())
+        },
+    )
     .map_err(|error| match error {
         Error::InvalidPublicKey { .. } => error,
         _ => not_a_key_set(),

@@ -5,7 +5,7 @@ use core::fmt;
 use serde_json::value::RawValue;
 use zeroize::Zeroizing;
 
-use crate::error::{Error, PayloadDefect, TokenPart};
+use crate::error::{Error, PayloadDefect};
 use crate::jws::{self, Members};
 use crate::secret::SharedSecret;
 
@@ -59,9 +59,11 @@ impl LifecyclePayload {
             return Err(defect(PayloadDefect::TooLarge));
         }
         let mut fields = Fields::default();
-        let walked = jws::for_each_member(body.as_bytes(), TokenPart::Payload, |name, value| {
-            fields.read(name.as_ref(), value)
-        });
+        let walked = jws::for_each_body_member(
+            body.as_bytes(),
+            |_| true,
+            |name, value| fields.read(name.as_ref(), value),
+        );
         match walked {
             Ok(()) => {}
             Err(Error::InvalidJson(_)) => return Err(defect(PayloadDefect::NotJson)),
@@ -180,7 +182,7 @@ impl LifecyclePayload {
     /// `raw("sharedSecret")` is the secret: never log it.
     #[must_use]
     pub fn raw(&self, name: &str) -> Option<&str> {
-        let members = Members::parse(self.body.as_bytes(), TokenPart::Payload).ok()?;
+        let members = Members::parse_body(self.body.as_bytes()).ok()?;
         members.get(name).map(RawValue::get)
     }
 

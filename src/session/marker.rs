@@ -31,12 +31,18 @@ fn header_typ_is_session(header_segment: &str) -> bool {
     let mut stack = [0u8; 256];
     let mut found = false;
     let walked = jws::with_decoded(header_segment, TokenPart::Header, &mut stack, |json| {
-        jws::for_each_member(json, TokenPart::Header, |name, value| {
-            if name == &Cow::Borrowed("typ") {
-                found = jws::json_str(value).is_some_and(|t| t.eq_ignore_ascii_case(SESSION_TYP));
-            }
-            Ok(())
-        })
+        jws::for_each_member(
+            json,
+            TokenPart::Header,
+            |name| name == "typ",
+            |name, value| {
+                if name == &Cow::Borrowed("typ") {
+                    found =
+                        jws::json_str(value).is_some_and(|t| t.eq_ignore_ascii_case(SESSION_TYP));
+                }
+                Ok(())
+            },
+        )
     });
     walked.is_ok() && found
 }

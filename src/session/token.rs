@@ -420,45 +420,51 @@ fn read_claims(segment: &str) -> Result<SessionClaims, Error> {
     let mut found = Found::default();
     let mut stack = [0u8; 512];
     jws::with_decoded(segment, TokenPart::Payload, &mut stack, |json| {
-        jws::for_each_member(json, TokenPart::Payload, |name, value| {
-            let text = |claim| {
-                jws::json_str(value)
-                    .filter(|v| !v.is_empty())
-                    .map(|v| Box::<str>::from(v.as_ref()))
-                    .ok_or(Error::InvalidClaim(claim))
-            };
-            let date =
-                |claim| UnixTime::from_numeric_date(value.get()).ok_or(Error::InvalidClaim(claim));
-            match name.as_ref() {
-                "iss" => found.iss = Some(text(Claim::Iss)?),
-                "sub" => found.sub = Some(text(Claim::Sub)?),
-                "jti" => {
-                    let jti = text(Claim::Jti)?;
-                    let canonical = jti.len() == ID_LEN
-                        && jti
-                            .bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-                    if !canonical {
-                        return Err(Error::InvalidClaim(Claim::Jti));
+        jws::for_each_member(
+            json,
+            TokenPart::Payload,
+            |_| true,
+            |name, value| {
+                let text = |claim| {
+                    jws::json_str(value)
+                        .filter(|v| !v.is_empty())
+                        .map(|v| Box::<str>::from(v.as_ref()))
+                        .ok_or(Error::InvalidClaim(claim))
+                };
+                let date = |claim| {
+                    UnixTime::from_numeric_date(value.get()).ok_or(Error::InvalidClaim(claim))
+                };
+                match name.as_ref() {
+                    "iss" => found.iss = Some(text(Claim::Iss)?),
+                    "sub" => found.sub = Some(text(Claim::Sub)?),
+                    "jti" => {
+                        let jti = text(Claim::Jti)?;
+                        let canonical = jti.len() == ID_LEN
+                            && jti
+                                .bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                        if !canonical {
+                            return Err(Error::InvalidClaim(Claim::Jti));
+                        }
+                        found.jti = Some(jti);
                     }
-                    found.jti = Some(jti);
+                    "iat" => found.iat = Some(date(Claim::Iat)?),
+                    "exp" => found.exp = Some(date(Claim::Exp)?),
+                    "token_use" => {
+                        found.token_use = jws::json_str(value).as_deref() == Some(TOKEN_USE);
+                    }
+                    "res" => {
+                        let res = jws::json_str(value)
+                            .and_then(|r| Resource::parse(&r))
+                            .ok_or(Error::InvalidClaim(Claim::Res))?;
+                        found.res = Some(res);
+                    }
+                    "qsh" => found.qsh = true,
+                    _ => {}
                 }
-                "iat" => found.iat = Some(date(Claim::Iat)?),
-                "exp" => found.exp = Some(date(Claim::Exp)?),
-                "token_use" => {
-                    found.token_use = jws::json_str(value).as_deref() == Some(TOKEN_USE);
-                }
-                "res" => {
-                    let res = jws::json_str(value)
-                        .and_then(|r| Resource::parse(&r))
-                        .ok_or(Error::InvalidClaim(Claim::Res))?;
-                    found.res = Some(res);
-                }
-                "qsh" => found.qsh = true,
-                _ => {}
-            }
-            Ok(())
-        })
+                Ok(())
+            },
+        )
     })?;
     if found.qsh || !found.token_use {
         return Err(Error::NotASessionToken);

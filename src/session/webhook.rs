@@ -1,6 +1,6 @@
 //! The body of Jira's `user_deleted` webhook, read strictly.
 
-use crate::error::{Error, PayloadDefect, TokenPart};
+use crate::error::{Error, PayloadDefect};
 use crate::jws;
 
 /// Longest webhook body read, in bytes (64 KiB): a `user_deleted` body is a few hundred.
@@ -81,18 +81,19 @@ impl UserDeleted {
     }
 }
 
-/// The members of one JSON object, with the token parser's rules (no repeated names, no
-/// lone surrogates, bounded depth), its errors named as payload defects.
+/// The members of one JSON object, with the lifecycle body's rules (read after the request's
+/// token verified: no repeated names, no lone surrogates, bounded depth; no member, array or
+/// escape limits, which are for tokens), its errors named as payload defects.
 fn walk<'j>(
     json: &'j [u8],
     mut visit: impl FnMut(&str, &'j serde_json::value::RawValue) -> Result<(), Error>,
 ) -> Result<(), Error> {
-    jws::for_each_member(json, TokenPart::Payload, |name, value| visit(name, value)).map_err(
-        |error| match error {
+    jws::for_each_body_member(json, |_| true, |name, value| visit(name, value)).map_err(|error| {
+        match error {
             Error::DuplicateMember(_) => {
                 Error::InvalidWebhookPayload(PayloadDefect::DuplicateMember)
             }
             _ => Error::InvalidWebhookPayload(PayloadDefect::NotJson),
-        },
-    )
+        }
+    })
 }
