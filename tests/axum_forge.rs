@@ -699,6 +699,8 @@ fn captured() -> Captured {
             let captured = Captured::default();
             let writer = captured.clone();
             let subscriber = tracing_subscriber::fmt()
+                // Plain text whatever features another workspace member turns on (`ansi`).
+                .with_ansi(false)
                 .with_max_level(tracing::Level::TRACE)
                 .with_writer(move || writer.clone())
                 .finish();

@@ -72,6 +72,8 @@ async fn refusals_log_their_code_and_never_a_credential() {
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
+        // Plain text whatever features another workspace member turns on (`ansi`).
+        .with_ansi(false)
         .with_max_level(tracing::Level::TRACE)
         .with_writer(move || writer.clone())
         .finish();
@@ -234,6 +236,8 @@ async fn diagnostics_are_in_the_events() {
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
+        // Plain text whatever features another workspace member turns on (`ansi`).
+        .with_ansi(false)
         .with_max_level(tracing::Level::DEBUG)
         .with_writer(move || writer.clone())
         .finish();
