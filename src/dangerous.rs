@@ -59,7 +59,9 @@ impl UnverifiedParts {
 /// # Errors
 ///
 /// Form errors: [`Error::TokenTooLarge`], [`Error::MalformedToken`], [`Error::InvalidBase64`],
-/// [`Error::InvalidJson`], [`Error::DuplicateMember`].
+/// the JSON limits ([`Error::TooManyMembers`], [`Error::NestingTooDeep`],
+/// [`Error::ArrayTooLong`], [`Error::TooManyEscapes`]), [`Error::InvalidJson`],
+/// [`Error::DuplicateMember`].
 pub fn decode_unverified(token: &str) -> Result<UnverifiedParts, Error> {
     let segments = jws::split(token)?;
     let header = jws::decode(segments.header, TokenPart::Header)?;

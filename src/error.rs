@@ -94,7 +94,7 @@ pub enum Error {
     NestingTooDeep(TokenPart),
     /// The arrays of the header or payload have more than
     /// [`MAX_JSON_ARRAY_LEN`](crate::MAX_JSON_ARRAY_LEN) elements in all.
-    #[error("the token's {0} has an array that is too long")]
+    #[error("the token's {0} has too many array elements")]
     ArrayTooLong(TokenPart),
     /// The header or payload has more than [`MAX_JSON_ESCAPES`](crate::MAX_JSON_ESCAPES)
     /// backslash escapes in its strings.

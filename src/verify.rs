@@ -203,8 +203,10 @@ impl Verifier {
     /// # Errors
     ///
     /// The [`Error`] variant of the first check that fails, in this order: form and size,
-    /// header (`alg`, `typ`, `crit`), payload (limits first, then one pass in text order, so
-    /// JSON syntax, repeated names and claim types are reported as they occur), required
+    /// header, then payload: each first its limits ([`Error::TooManyMembers`],
+    /// [`Error::NestingTooDeep`], [`Error::ArrayTooLong`], [`Error::TooManyEscapes`]) and lone
+    /// surrogates, then UTF-8, then one pass in text order, so JSON syntax, repeated names,
+    /// the header's `alg`/`typ`/`crit` and claim types are reported as they occur; required
     /// claims, issuer lookup ([`Error::UnknownIssuer`], or the store's own error), the key's
     /// tenant ([`ConfigError::KeyTenantMismatch`]), signature, time, qsh.
     pub fn verify(

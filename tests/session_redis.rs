@@ -517,6 +517,125 @@ async fn redis_restart_never_lets_a_revoked_token_through() {
     drop(c);
 }
 
+/// A TCP gate in front of the Redis server: while closed, connections through it are dropped
+/// as they arrive; a connection whose server side ends is ended too.
+struct Gate {
+    port: u16,
+    open: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Gate {
+    async fn start(upstream: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let open = Arc::new(AtomicBool::new(true));
+        let gate = open.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    continue;
+                };
+                if !gate.load(Ordering::SeqCst) {
+                    continue;
+                }
+                tokio::spawn(async move {
+                    if let Ok(mut server) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        Self { port, open, task }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The race the reconnection wait closes: Redis restarts, instance B reconnects at once, and
+/// instance A, which revoked a session during the outage, comes back only later. B must not
+/// accept the session in between: it answers nothing until A had the time to write the
+/// revocation back, and then refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_that_reconnects_first_waits_for_the_revocations_made_during_the_outage() {
+    let Some(binary) = redis_server_or_skip("the reconnection race test") else {
+        return;
+    };
+    let mut server = Server::start(&binary);
+    let gate = Gate::start(server.port).await;
+    let prefix = prefix("race");
+    let (a, store_a) = instance(&gate.url(), &prefix, Mode::Denylist).await;
+    let (b, store_b) = instance(&server.url(), &prefix, Mode::Denylist).await;
+    let token = mint(&a, A, "fired").await;
+    assert_eq!(outcome(&b, &token).await, Ok(()));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(Seen::default());
+    let watcher = watch(b.clone(), token.clone(), stop.clone(), seen.clone());
+    tokio::time::sleep(Duration::from_millis(20)).await;
+
+    server.kill();
+    wait_until("both instances notice", Duration::from_secs(3), || {
+        !store_a.is_synced() && !store_b.is_synced()
+    })
+    .await;
+    // A cannot reach Redis until well after B is back.
+    gate.open.store(false, Ordering::SeqCst);
+    let revoked_at = Instant::now();
+    assert_eq!(
+        a.revoke(user(A, "fired"), UnixTime::now())
+            .await
+            .unwrap_err(),
+        Error::Unavailable(Unavailable::RevocationStore)
+    );
+    assert_eq!(
+        outcome(&a, &token).await,
+        Err(Error::Unavailable(Unavailable::RevocationStore))
+    );
+
+    server.restart();
+    let restarted = Instant::now();
+    // B connects at once; A stays shut out for 200 ms more.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!store_b.is_synced(), "B answers before A could come back");
+    gate.open.store(true, Ordering::SeqCst);
+    wait_until(
+        "both instances synchronize again",
+        Duration::from_secs(5),
+        || store_a.is_synced() && store_b.is_synced(),
+    )
+    .await;
+    let back = restarted.elapsed();
+    assert_eq!(outcome(&b, &token).await, Err(Error::SessionRevoked));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    stop.store(true, Ordering::SeqCst);
+    watcher.await.unwrap();
+
+    let last_ok = seen.last_ok.lock().unwrap().unwrap();
+    assert!(
+        last_ok < revoked_at,
+        "B accepted the session after its revocation"
+    );
+    assert!(seen.unavailable.load(Ordering::SeqCst) > 0);
+    assert!(seen.revoked.load(Ordering::SeqCst) > 0);
+    eprintln!(
+        "reconnection race: both instances answer again {back:?} after the restart; at B: ok {} (all before the revocation), unavailable {}, revoked {}",
+        seen.ok.load(Ordering::SeqCst),
+        seen.unavailable.load(Ordering::SeqCst),
+        seen.revoked.load(Ordering::SeqCst)
+    );
+}
+
 #[tokio::test]
 async fn an_unreachable_server_fails_closed_from_the_start() {
     // A port where nothing listens.

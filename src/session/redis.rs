@@ -135,8 +135,11 @@ impl fmt::Debug for RedisConfig {
 /// on it goes unanswered for the timeout) the copy is declared stale and the instance:
 /// reconnects, subscribes, **writes its own marks back and publishes them** (so a Redis that
 /// restarted empty regains them from any instance that survived, and a revocation made
-/// while Redis was unreachable reaches every instance), reads all marks again, and only
-/// then answers checks again. In allowlist mode, a session record not yet cached is looked up
+/// while Redis was unreachable reaches every instance), reads all marks again, waits one
+/// reconnection period (1 s, the longest backoff, plus the timeout) while applying what the
+/// other instances publish as they come back, and only then answers checks again. The wait
+/// is what keeps an instance that reconnected first from accepting a session another
+/// instance revoked during the outage (the first synchronization after start has none). In allowlist mode, a session record not yet cached is looked up
 /// once (`ZSCORE`) and cached; the cache is dropped with the subscription.
 ///
 /// **While Redis is unreachable, or the copy is being re-read, every check fails closed**
@@ -549,11 +552,17 @@ fn parse_message(payload: &str) -> Option<RevocationMark> {
     parse_mark(member, keep_until.parse().ok()?)
 }
 
+/// The longest wait between two attempts to reach Redis.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
 /// The maintenance task: (re)synchronize, then follow the channel until it drops; forever.
 async fn maintain(shared: Arc<Shared>) {
     let mut backoff = Duration::from_millis(50);
+    // The first synchronization has no outage to settle.
+    let mut settle = Duration::ZERO;
     loop {
-        let outcome = follow(&shared).await;
+        let outcome = follow(&shared, settle).await;
+        settle = MAX_BACKOFF + shared.timeout;
         shared.set_synced(false);
         *shared
             .commands
@@ -571,7 +580,7 @@ async fn maintain(shared: Arc<Shared>) {
                     "redis revocation store: not synchronized; session checks fail closed",
                 );
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
+                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
     }
@@ -583,6 +592,7 @@ enum Dropped {
     Redis(redis::RedisError),
     Timeout,
     BadMessage,
+    Closed,
 }
 
 impl fmt::Display for Dropped {
@@ -591,6 +601,7 @@ impl fmt::Display for Dropped {
             Self::Redis(error) => write!(f, "{error}"),
             Self::Timeout => f.write_str("timed out"),
             Self::BadMessage => f.write_str("unreadable revocation message"),
+            Self::Closed => f.write_str("subscription closed"),
         }
     }
 }
@@ -611,10 +622,10 @@ async fn within<T>(
     }
 }
 
-/// One synchronization: subscribe, write this instance's marks back, read all marks, mark
-/// the copy complete, then apply each message until the subscription drops. `Ok` once it
-/// had been complete, `Err` if it never got there.
-async fn follow(shared: &Shared) -> Result<(), Dropped> {
+/// One synchronization: subscribe, write this instance's marks back, read all marks, wait
+/// `settle` while applying messages, mark the copy complete, then apply each message until
+/// the subscription drops. `Ok` once it had been complete, `Err` if it never got there.
+async fn follow(shared: &Shared, settle: Duration) -> Result<(), Dropped> {
     use futures_util::StreamExt as _;
 
     let timeout = shared.timeout;
@@ -681,12 +692,18 @@ async fn follow(shared: &Shared) -> Result<(), Dropped> {
         .commands
         .lock()
         .unwrap_or_else(PoisonError::into_inner) = Some(conn);
-    shared.set_synced(true);
 
+    // After an outage, the other instances reconnect within one backoff (plus a connection
+    // timeout) of this one and write back the revocations they made meanwhile: the copy is
+    // complete only once they had the chance. Marks arriving meanwhile are applied first.
+    let settle = tokio::time::sleep(settle);
+    tokio::pin!(settle);
+    let mut settled = false;
     let mut ping = tokio::time::interval(shared.ping_interval);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            biased;
             message = messages.next() => {
                 let Some(message) = message else {
                     tracing::warn!(
@@ -694,7 +711,7 @@ async fn follow(shared: &Shared) -> Result<(), Dropped> {
                         channel = %shared.keys.channel,
                         "redis revocation store: subscription closed; session checks fail closed",
                     );
-                    return Ok(());
+                    return if settled { Ok(()) } else { Err(Dropped::Closed) };
                 };
                 let mark = message
                     .get_payload::<String>()
@@ -703,12 +720,17 @@ async fn follow(shared: &Shared) -> Result<(), Dropped> {
                 match mark {
                     Some(mark) => shared.write().apply(&mark, UnixTime::now().as_secs()),
                     // A mark that cannot be read may be a revocation: start over.
-                    None => return Ok(()),
+                    None if settled => return Ok(()),
+                    None => return Err(Dropped::BadMessage),
                 }
             }
+            () = &mut settle, if !settled => {
+                settled = true;
+                shared.set_synced(true);
+            }
             _ = ping.tick() => {
-                if within(timeout, sink.ping::<redis::Value>()).await.is_err() {
-                    return Ok(());
+                if let Err(error) = within(timeout, sink.ping::<redis::Value>()).await {
+                    return if settled { Ok(()) } else { Err(error) };
                 }
             }
         }
