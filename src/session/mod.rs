@@ -29,7 +29,8 @@
 //!   Redis pub/sub);
 //! - and a deactivated user, of whom the product sends no webhook, is caught by the
 //!   [`UserSweep`]: per tenant and interval, one bulk question to the product about the users
-//!   holding live sessions ([`UserDirectory`]).
+//!   holding live sessions ([`UserDirectory`]; with the `client` feature,
+//!   `JiraUserDirectory` asks Jira's bulk user API).
 //!
 //! # How long a removed user keeps access (worst case)
 //!
@@ -51,6 +52,8 @@
 //! [`Unavailable::RevocationStore`](crate::Unavailable::RevocationStore) (HTTP 503): a
 //! revoked session is never accepted because the store could not be asked.
 
+#[cfg(feature = "client")]
+mod directory;
 mod memory;
 #[cfg(feature = "session-redis")]
 mod redis;
@@ -61,6 +64,8 @@ mod sweep;
 mod token;
 mod webhook;
 
+#[cfg(feature = "client")]
+pub use directory::{JiraUserDirectory, USER_BULK_BATCH, USER_BULK_TIMEOUT};
 pub use memory::{MemoryRevocationStore, DEFAULT_STORE_CAPACITY};
 #[cfg(feature = "session-redis")]
 pub use redis::{RedisConfig, RedisRevocationStore};
