@@ -3,9 +3,13 @@
 use core::fmt;
 use core::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use atlassian_connect_jwt::axum::{ConnectAuth, ConnectLifecycle};
+use atlassian_connect_jwt::session::{
+    JiraUserDirectory, MemoryRevocationStore, Mode, RedisConfig, RedisRevocationStore,
+    RevocationStore, Sessions, UserDirectory, UserSweep,
+};
 use atlassian_connect_jwt::{
     open_tenant_store, ClientError, ConnectClient, Error, HttpKeySource, InstallKeySource,
     InstallVerifier, KeyCache, Lifecycle, StoreError, TenantStore,
@@ -29,6 +33,8 @@ pub struct AppState {
     pub auth: ConnectAuth,
     /// Calls to the product, signed as the app.
     pub client: ConnectClient,
+    /// Session tokens for the iframe page's script: minted, checked, revoked.
+    pub sessions: Sessions,
     /// The descriptor, served at `/atlassian-connect.json`.
     pub descriptor: Descriptor,
 }
@@ -49,6 +55,12 @@ impl FromRef<AppState> for ConnectClient {
     }
 }
 
+impl FromRef<AppState> for Sessions {
+    fn from_ref(state: &AppState) -> Self {
+        state.sessions.clone()
+    }
+}
+
 impl FromRef<AppState> for Descriptor {
     fn from_ref(state: &AppState) -> Self {
         state.descriptor.clone()
@@ -59,6 +71,7 @@ impl fmt::Debug for AppState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AppState")
             .field("auth", &self.auth)
+            .field("sessions", &self.sessions)
             .finish_non_exhaustive()
     }
 }
@@ -68,17 +81,21 @@ impl fmt::Debug for AppState {
 pub struct App {
     state: AppState,
     lifecycle: ConnectLifecycle,
+    forge: Option<Router>,
+    directory: Arc<JiraUserDirectory>,
+    sweep_interval: Duration,
     base_path: String,
 }
 
 impl App {
-    /// Opens the tenant store and sets up the key server and the product client of
-    /// `settings`.
+    /// Opens the tenant store and the session revocation store (Redis when
+    /// `CONNECT_APP_REDIS_URL` is set, else in memory) and sets up the key server, the
+    /// product client and the Forge routes of `settings`.
     ///
     /// # Errors
     ///
-    /// [`StartError`]: the store cannot be opened, the key server URL is not usable, the
-    /// HTTP client cannot be built.
+    /// [`StartError`]: a store cannot be opened, the key server URL is not usable, the
+    /// HTTP client cannot be built, the Forge settings are not usable.
     pub async fn new(settings: &Settings) -> Result<Self, StartError> {
         let tenants = open_tenant_store(&settings.database_url)
             .await
@@ -86,10 +103,26 @@ impl App {
         let keys = KeyCache::new(
             HttpKeySource::with_base_url(&settings.install_keys_url).map_err(StartError::Keys)?,
         );
-        Self::with_parts(settings, tenants, keys)
+        let revocations: Arc<dyn RevocationStore> = match &settings.redis_url {
+            Some(url) => {
+                let store = RedisRevocationStore::connect(RedisConfig::new(url))
+                    .await
+                    .map_err(StartError::Sessions)?;
+                if !store.is_synced() {
+                    tracing::warn!(
+                        "CONNECT_APP_REDIS_URL: Redis did not answer yet; session calls are \
+                         refused (503) until it does",
+                    );
+                }
+                Arc::new(store)
+            }
+            None => Arc::new(MemoryRevocationStore::new(Mode::Denylist)),
+        };
+        Self::with_parts(settings, tenants, revocations, keys)
     }
 
-    /// The app with a tenant store and a source of signed-install keys of the caller's.
+    /// The app with a tenant store, a session revocation store and a source of
+    /// signed-install keys of the caller's (`settings.redis_url` is not read).
     ///
     /// # Errors
     ///
@@ -97,18 +130,37 @@ impl App {
     pub fn with_parts<K>(
         settings: &Settings,
         tenants: Arc<dyn TenantStore>,
+        revocations: Arc<dyn RevocationStore>,
         keys: K,
     ) -> Result<Self, StartError>
     where
         K: InstallKeySource + Send + Sync + 'static,
     {
+        let sessions = Sessions::new(revocations)
+            .with_ttl(settings.session_ttl)
+            .map_err(StartError::Sessions)?;
         let verifier = InstallVerifier::new(&settings.base_url).map_err(StartError::Keys)?;
         let lifecycle =
             Lifecycle::new(verifier, keys, Arc::clone(&tenants)).with_app_key(&settings.key);
-        let lifecycle = ConnectLifecycle::new(settings.base_path.clone(), lifecycle);
+        let lifecycle = ConnectLifecycle::new(settings.base_path.clone(), lifecycle)
+            .with_sessions(sessions.clone());
+        let forge = match &settings.forge {
+            Some(forge) => Some(
+                routes::forge::routes(forge, Arc::clone(&tenants)).map_err(StartError::Forge)?,
+            ),
+            None => None,
+        };
+        // The sweep's own client: a rate-limited tenant is skipped until the product's
+        // `Retry-After` instead of holding up the sweep of the others.
+        let sweep_client = ConnectClient::builder(&settings.key)
+            .with_max_retries(0)
+            .build()
+            .map_err(StartError::Client)?;
+        let directory = Arc::new(JiraUserDirectory::new(sweep_client, Arc::clone(&tenants)));
         let state = AppState {
             auth: ConnectAuth::new(settings.base_path.clone(), tenants),
             client: ConnectClient::new(&settings.key).map_err(StartError::Client)?,
+            sessions,
             descriptor: Descriptor(
                 routes::descriptor::render(&settings.key, &settings.base_url).into(),
             ),
@@ -116,8 +168,24 @@ impl App {
         Ok(Self {
             state,
             lifecycle,
+            forge,
+            directory,
+            sweep_interval: settings.sweep_interval,
             base_path: settings.base_path.as_str().to_owned(),
         })
+    }
+
+    /// The user sweep: every `CONNECT_APP_USER_SWEEP_INTERVAL`, per tenant, one question to
+    /// Jira about the users holding sessions, and a revocation of those no longer active.
+    /// [`serve`](Self::serve) runs it; a program that nests [`routes`](Self::routes) spawns
+    /// it itself (`tokio::spawn(app.user_sweep().run())`).
+    ///
+    /// # Errors
+    ///
+    /// None in practice: the interval was checked with the settings.
+    pub fn user_sweep(&self) -> Result<UserSweep, Error> {
+        let directory: Arc<dyn UserDirectory> = self.directory.clone();
+        UserSweep::new(self.state.sessions.clone(), directory).with_interval(self.sweep_interval)
     }
 
     /// The state the routes share.
@@ -129,9 +197,13 @@ impl App {
     /// Every route, relative to the base URL: to nest in another router at the base URL's
     /// path (the routes hash the URI as received, so nesting changes nothing).
     pub fn routes(&self) -> Router {
-        routes::router()
+        let routes = routes::router()
             .with_state(self.state.clone())
-            .merge(self.lifecycle.clone().into_router())
+            .merge(self.lifecycle.clone().into_router());
+        match &self.forge {
+            Some(forge) => routes.merge(forge.clone()),
+            None => routes,
+        }
     }
 
     /// The whole server's router: [`routes`](Self::routes) under the base URL's path, each
@@ -146,7 +218,8 @@ impl App {
         router.layer(middleware::from_fn(log_request))
     }
 
-    /// Serves on `listener` until `shutdown` resolves, then lets requests under way finish.
+    /// Serves on `listener` with the [user sweep](Self::user_sweep) in the background until
+    /// `shutdown` resolves, then lets requests under way finish and stops the sweep.
     ///
     /// # Errors
     ///
@@ -156,9 +229,15 @@ impl App {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(listener, self.router())
+        let sweep = self
+            .user_sweep()
+            .map_err(|error| std::io::Error::other(error.to_string()))?;
+        let sweep = tokio::spawn(sweep.run());
+        let served = axum::serve(listener, self.router())
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        sweep.abort();
+        served
     }
 }
 
@@ -187,6 +266,12 @@ pub enum StartError {
     Keys(Error),
     /// The product client could not be built.
     Client(ClientError),
+    /// The session settings are not usable (`CONNECT_APP_REDIS_URL`, `CONNECT_APP_SESSION_TTL`,
+    /// `CONNECT_APP_USER_SWEEP_INTERVAL`).
+    Sessions(Error),
+    /// The Forge settings are not usable (`CONNECT_APP_FORGE_APP_ID`,
+    /// `CONNECT_APP_FORGE_JWKS_URL`).
+    Forge(Error),
 }
 
 impl fmt::Display for StartError {
@@ -195,6 +280,11 @@ impl fmt::Display for StartError {
             Self::Store(error) => write!(f, "CONNECT_APP_DATABASE_URL: {error}"),
             Self::Keys(error) => write!(f, "CONNECT_APP_INSTALL_KEYS_URL or base URL: {error}"),
             Self::Client(error) => write!(f, "the product client: {error}"),
+            Self::Sessions(error) => write!(f, "the session settings: {error}"),
+            Self::Forge(error) => write!(
+                f,
+                "CONNECT_APP_FORGE_APP_ID or CONNECT_APP_FORGE_JWKS_URL: {error}"
+            ),
         }
     }
 }

@@ -12,6 +12,7 @@ mod support;
 
 use std::sync::Arc;
 
+use atlassian_connect_jwt::session::{MemoryRevocationStore, Mode};
 use atlassian_connect_jwt::{HttpKeySource, KeyCache};
 use axum::Router;
 use connect_app::{App, Settings};
@@ -136,8 +137,11 @@ async fn suite(world: &World, base_url: &str, store: &StoreView) {
     );
     assert_eq!(descriptor["modules"]["generalPages"][0]["url"], "/panel");
     assert_eq!(
-        descriptor["modules"]["webhooks"][0],
-        json!({"event": "jira:issue_updated", "url": "/webhooks/jira"})
+        descriptor["modules"]["webhooks"],
+        json!([
+            {"event": "jira:issue_updated", "url": "/webhooks/jira"},
+            {"event": "user_deleted", "url": "/webhooks/user-deleted"},
+        ])
     );
     assert_eq!(get(&format!("{base_url}/healthz"), None).await.body, "ok");
 
@@ -448,7 +452,8 @@ async fn the_app_nested_in_another_router() {
         .await
         .unwrap();
     let keys = KeyCache::new(HttpKeySource::with_base_url(&world.product.keys_url()).unwrap());
-    let app = App::with_parts(&settings, Arc::clone(&tenants), keys).unwrap();
+    let revocations = Arc::new(MemoryRevocationStore::new(Mode::Denylist));
+    let app = App::with_parts(&settings, Arc::clone(&tenants), revocations, keys).unwrap();
     // Another program's router, the app's routes two levels down.
     let host = Router::new()
         .route("/", axum::routing::get(|| async { "the host program" }))

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::process::Command;
 use std::sync::Arc;
 
+use atlassian_connect_jwt::session::{MemoryRevocationStore, Mode};
 use atlassian_connect_jwt::{
     InstallKey, InstalledTenant, MemoryTenantStore, StoreError, StoreFuture, Tenant, TenantStore,
     UninstalledTenant,
@@ -35,7 +36,8 @@ async fn health(tenants: Arc<dyn TenantStore>) -> (u16, String) {
     let base_url = format!("http://{}", listener.local_addr().unwrap());
     let settings = Settings::new(&base_url, "memory:").unwrap();
     let keys: HashMap<String, InstallKey> = HashMap::new();
-    let app = App::with_parts(&settings, tenants, keys).unwrap();
+    let revocations = Arc::new(MemoryRevocationStore::new(Mode::Denylist));
+    let app = App::with_parts(&settings, tenants, revocations, keys).unwrap();
     tokio::spawn(async move { axum::serve(listener, app.router()).await.unwrap() });
     let response = reqwest::get(format!("{base_url}/healthz")).await.unwrap();
     (response.status().as_u16(), response.text().await.unwrap())

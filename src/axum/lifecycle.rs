@@ -80,6 +80,9 @@ const TARGET: &str = "atlassian_connect_jwt::axum";
 #[derive(Clone)]
 pub struct ConnectLifecycle {
     handler: Arc<Handler>,
+    /// Whose sessions a verified uninstall revokes.
+    #[cfg(feature = "session")]
+    sessions: Option<crate::session::Sessions>,
 }
 
 /// The routes' paths, relative to the base URL: the descriptor's default `lifecycle` paths.
@@ -127,6 +130,25 @@ impl ConnectLifecycle {
                 lifecycle: Box::new(lifecycle),
                 base,
             }),
+            #[cfg(feature = "session")]
+            sessions: None,
+        }
+    }
+
+    /// Revokes every session of a tenant once its verified `uninstalled` callback is
+    /// recorded (as [`Sessions::on_uninstalled`](crate::session::Sessions::on_uninstalled)
+    /// does), so that a reinstall does not bring back the sessions of before (feature
+    /// `session`).
+    ///
+    /// When the revocation cannot be recorded for every instance (this instance refuses the
+    /// sessions all the same), the callback is answered 503 and the product retries it; the
+    /// retry records the same uninstall and revocation again.
+    #[cfg(feature = "session")]
+    #[must_use]
+    pub fn with_sessions(self, sessions: crate::session::Sessions) -> Self {
+        Self {
+            sessions: Some(sessions),
+            ..self
         }
     }
 
@@ -140,7 +162,7 @@ impl ConnectLifecycle {
             .route(INSTALLED, post(callback))
             .route(UNINSTALLED, post(callback))
             .layer(DefaultBodyLimit::max(MAX_LIFECYCLE_BODY))
-            .with_state(self.handler)
+            .with_state(self)
     }
 }
 
@@ -167,13 +189,39 @@ impl Handler {
 
 /// The handler of both routes: the path tells the callbacks apart.
 async fn callback(
-    State(handler): State<Arc<Handler>>,
+    State(lifecycle): State<ConnectLifecycle>,
     OriginalUri(uri): OriginalUri,
     method: Method,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match handler.answer(&method, &uri, &headers, &body).await {
+    let outcome = lifecycle
+        .handler
+        .answer(&method, &uri, &headers, &body)
+        .await;
+    #[cfg(feature = "session")]
+    let outcome = match (outcome, &lifecycle.sessions) {
+        (
+            Ok(LifecycleOutcome::Uninstalled {
+                client_key,
+                was_known,
+            }),
+            Some(sessions),
+        ) => {
+            let revocation = crate::session::Revocation::Tenant {
+                client_key: client_key.clone(),
+            };
+            sessions
+                .revoke(revocation, UnixTime::now())
+                .await
+                .map(|()| LifecycleOutcome::Uninstalled {
+                    client_key,
+                    was_known,
+                })
+        }
+        (outcome, _) => outcome,
+    };
+    match outcome {
         Ok(outcome) => {
             log_outcome(&outcome);
             StatusCode::NO_CONTENT.into_response()
@@ -234,8 +282,10 @@ fn log_refusal(error: &Error) {
 
 impl fmt::Debug for ConnectLifecycle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ConnectLifecycle")
-            .field("base", &self.handler.base)
-            .finish_non_exhaustive()
+        let mut debug = f.debug_struct("ConnectLifecycle");
+        debug.field("base", &self.handler.base);
+        #[cfg(feature = "session")]
+        debug.field("revokes_sessions", &self.sessions.is_some());
+        debug.finish_non_exhaustive()
     }
 }

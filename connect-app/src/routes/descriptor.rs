@@ -8,7 +8,8 @@ use serde_json::json;
 use crate::app::Descriptor;
 
 /// The descriptor of the app `key` served at `base_url`: JWT authentication, signed install
-/// and context-qsh opted in, the lifecycle callbacks, an iframe page and a webhook.
+/// and context-qsh opted in, the lifecycle callbacks, an iframe page, a Jira webhook and
+/// `user_deleted` (which revokes the deleted user's sessions).
 pub(crate) fn render(key: &str, base_url: &str) -> String {
     json!({
         "key": key,
@@ -27,7 +28,10 @@ pub(crate) fn render(key: &str, base_url: &str) -> String {
                 "url": "/panel",
                 "location": "system.top.navigation.bar"
             }],
-            "webhooks": [{ "event": "jira:issue_updated", "url": "/webhooks/jira" }]
+            "webhooks": [
+                { "event": "jira:issue_updated", "url": "/webhooks/jira" },
+                { "event": "user_deleted", "url": "/webhooks/user-deleted" }
+            ]
         }
     })
     .to_string()

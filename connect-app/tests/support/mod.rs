@@ -214,6 +214,14 @@ struct ProductState {
     secret: Arc<Mutex<Option<String>>>,
     /// The account ids of verified user lookups.
     lookups: Arc<Mutex<Vec<String>>>,
+    /// The site's users for the bulk API: absent ones are deleted.
+    users: Arc<Mutex<HashMap<String, bool>>>,
+    /// When each verified bulk request arrived, and the ids it asked about.
+    bulk: Arc<Mutex<Vec<(Instant, Vec<String>)>>>,
+    /// Requests of the app the product refused (a JWT that did not verify).
+    refused: Arc<Mutex<Vec<String>>>,
+    /// The key set served at `/jwks.json` (Forge's, in the Forge tests).
+    jwks: Arc<Mutex<String>>,
 }
 
 impl Product {
@@ -224,6 +232,8 @@ impl Product {
         let app = Router::new()
             .route("/keys/{kid}", route_get(public_key))
             .route("/rest/api/3/user", route_get(user))
+            .route("/rest/api/3/user/bulk", route_get(user_bulk))
+            .route("/jwks.json", route_get(jwks))
             .with_state(state.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Self { origin, state }
@@ -251,6 +261,102 @@ impl Product {
     pub fn lookups(&self) -> Vec<String> {
         self.state.lookups.lock().unwrap().clone()
     }
+
+    /// The user is active (`true`) or deactivated (`false`) in the site.
+    pub fn set_user(&self, account_id: &str, active: bool) {
+        self.state
+            .users
+            .lock()
+            .unwrap()
+            .insert(account_id.to_owned(), active);
+    }
+
+    /// The user is deleted: the bulk API leaves them out.
+    pub fn delete_user(&self, account_id: &str) {
+        self.state.users.lock().unwrap().remove(account_id);
+    }
+
+    /// The verified bulk user requests so far: when each arrived, which ids it asked about.
+    pub fn bulk_requests(&self) -> Vec<(Instant, Vec<String>)> {
+        self.state.bulk.lock().unwrap().clone()
+    }
+
+    /// The codes of the app's requests the product refused, so far.
+    pub fn refused(&self) -> Vec<String> {
+        self.state.refused.lock().unwrap().clone()
+    }
+
+    /// Serves `key_set` at `/jwks.json`.
+    pub fn serve_jwks(&self, key_set: &str) {
+        *self.state.jwks.lock().unwrap() = key_set.to_owned();
+    }
+}
+
+/// Verifies the app's request as Jira does: its JWT (`iss` the app key) with the tenant's
+/// secret, bound to this very request.
+fn verify_app_request(
+    state: &ProductState,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+) -> Result<(), Response> {
+    let Some(secret) = state.secret.lock().unwrap().clone() else {
+        return Err((StatusCode::UNAUTHORIZED, "not installed").into_response());
+    };
+    let authorization = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let request = CanonicalRequest::from_parts("GET", uri.path(), uri.query(), None).unwrap();
+    let verified = request.token(authorization.as_deref()).and_then(|token| {
+        let secrets = |iss: &str| (iss == APP_KEY).then(|| SharedSecret::new(secret.clone()));
+        Verifier::new().verify(
+            token,
+            QshPolicy::Request(&request),
+            &secrets,
+            UnixTime::now(),
+        )
+    });
+    verified.map(|_| ()).map_err(|error| {
+        state.refused.lock().unwrap().push(error.code().to_owned());
+        (StatusCode::UNAUTHORIZED, error.code()).into_response()
+    })
+}
+
+/// Jira's `GET /rest/api/3/user/bulk?accountId=..`: the asked users the site has, in one
+/// page (`isLast`), each with `active`.
+async fn user_bulk(
+    State(state): State<ProductState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    let arrived = Instant::now();
+    if let Err(refused) = verify_app_request(&state, &uri, &headers) {
+        return refused;
+    }
+    let ids: Vec<String> = url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+        .filter(|(name, _)| name == "accountId")
+        .map(|(_, value)| value.into_owned())
+        .collect();
+    let users = state.users.lock().unwrap().clone();
+    let values: Vec<Value> = ids
+        .iter()
+        .filter_map(|id| {
+            users
+                .get(id)
+                .map(|active| json!({"accountId": id, "active": active}))
+        })
+        .collect();
+    state.bulk.lock().unwrap().push((arrived, ids));
+    Json(json!({"startAt": 0, "maxResults": 90, "total": values.len(), "isLast": true, "values": values}))
+        .into_response()
+}
+
+async fn jwks(State(state): State<ProductState>) -> Response {
+    (
+        [("content-type", "application/json")],
+        state.jwks.lock().unwrap().clone(),
+    )
+        .into_response()
 }
 
 async fn public_key(State(state): State<ProductState>, UrlPath(kid): UrlPath<String>) -> Response {
@@ -267,25 +373,8 @@ async fn user(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Response {
-    let Some(secret) = state.secret.lock().unwrap().clone() else {
-        return (StatusCode::UNAUTHORIZED, "not installed").into_response();
-    };
-    let authorization = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let request = CanonicalRequest::from_parts("GET", uri.path(), uri.query(), None).unwrap();
-    let verified = request.token(authorization.as_deref()).and_then(|token| {
-        let secrets = |iss: &str| (iss == APP_KEY).then(|| SharedSecret::new(secret.clone()));
-        Verifier::new().verify(
-            token,
-            QshPolicy::Request(&request),
-            &secrets,
-            UnixTime::now(),
-        )
-    });
-    if let Err(error) = verified {
-        return (StatusCode::UNAUTHORIZED, error.code()).into_response();
+    if let Err(refused) = verify_app_request(&state, &uri, &headers) {
+        return refused;
     }
     let account_id = url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
         .find(|(name, _)| name == "accountId")
@@ -332,9 +421,22 @@ impl AppProcess {
         product: &Product,
         dir: &Path,
     ) -> Self {
+        Self::start_with(port, base_path, database_url, product, dir, &[]).await
+    }
+
+    /// As [`start_on`](Self::start_on), with more `CONNECT_APP_*` settings in `env`.
+    pub async fn start_with(
+        port: u16,
+        base_path: &str,
+        database_url: &str,
+        product: &Product,
+        dir: &Path,
+        env: &[(&str, &str)],
+    ) -> Self {
         let base_url = format!("http://127.0.0.1:{port}{base_path}");
         let log = dir.join(format!("connect-app-{port}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_connect-app"))
+            .envs(env.iter().copied())
             .env("CONNECT_APP_LISTEN", format!("127.0.0.1:{port}"))
             .env("CONNECT_APP_BASE_URL", &base_url)
             .env("CONNECT_APP_KEY", APP_KEY)
@@ -436,6 +538,15 @@ impl Answer {
         }
     }
 
+    /// A 401 of a Bearer route (session, Forge) for a token it refused.
+    pub fn invalid_token(code: &str) -> Self {
+        Self {
+            status: 401,
+            challenge: Some("Bearer error=\"invalid_token\"".to_owned()),
+            body: code.to_owned(),
+        }
+    }
+
     pub fn no_content() -> Self {
         Self {
             status: 204,
@@ -474,6 +585,27 @@ pub async fn send(
 
 pub async fn get(url: &str, authorization: Option<&str>) -> Answer {
     send("GET", url, authorization, None).await
+}
+
+/// `GET url` with `Authorization: Bearer <token>` (a session token, a Forge token).
+pub async fn bearer(method: &str, url: &str, token: &str) -> Answer {
+    let client = reqwest::Client::new();
+    let response = client
+        .request(method.parse().unwrap(), url)
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned());
+    Answer {
+        status,
+        challenge,
+        body: response.text().await.unwrap(),
+    }
 }
 
 // ----- the tenant store, read directly -----
@@ -547,4 +679,221 @@ pub fn postgres_url_or_skip(what: &str) -> Option<String> {
     );
     eprintln!("\n{0}\nSKIPPED: {message}\n{0}\n", "!".repeat(78));
     None
+}
+
+// ----- sessions -----
+
+/// The session token in a panel page's `<meta name="app-session-token">`, if any.
+pub fn session_token(page: &str) -> Option<String> {
+    let start = page.find(r#"<meta name="app-session-token" content=""#)?;
+    let rest = &page[start + r#"<meta name="app-session-token" content=""#.len()..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
+/// p50 and p99 of `samples`, nearest rank.
+pub fn percentiles(samples: &[Duration]) -> (Duration, Duration) {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    let rank = |p: usize| sorted[(sorted.len() * p).div_ceil(100).max(1) - 1];
+    (rank(50), rank(99))
+}
+
+// ----- Redis -----
+
+/// A `redis-server` of the test's own on 127.0.0.1 (no persistence), killed on drop; it can
+/// be killed and restarted empty on the same port.
+pub struct Redis {
+    binary: String,
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Redis {
+    /// Starts one, or `None` after a loud SKIPPED banner when the binary is missing (a
+    /// failure under `REQUIRE_REDIS=1`). The binary is `REDIS_SERVER` (set by `.ci/redis`)
+    /// or `redis-server`.
+    pub async fn start_or_skip(what: &str) -> Option<Self> {
+        let binary = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_owned());
+        let runs = Command::new(&binary)
+            .arg("--version")
+            .output()
+            .is_ok_and(|out| out.status.success());
+        if !runs {
+            let message = format!(
+                "{what} needs redis-server ({binary}): run `eval \"$(bash .ci/redis)\"` (Debian's redis-server)"
+            );
+            assert!(
+                std::env::var("REQUIRE_REDIS").as_deref() != Ok("1"),
+                "REQUIRE_REDIS=1 but {message}"
+            );
+            eprintln!("\n{0}\nSKIPPED: {message}\n{0}\n", "!".repeat(78));
+            return None;
+        }
+        let mut redis = Self {
+            binary,
+            port: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+        };
+        redis.restart().await;
+        Some(redis)
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Starts the server (empty: no persistence) and waits until it answers.
+    pub async fn restart(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let child = Command::new(&self.binary)
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+                use std::io::Read;
+                stream.write_all(b"PING\r\n").unwrap();
+                let mut reply = [0u8; 7];
+                if stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n" {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Kills the server (SIGKILL: every connection drops at once, nothing is saved).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+// ----- Atlassian's side, for the session, browser and Forge tests -----
+
+/// The iframe's URL as the product builds it (relative to the base URL), without `jwt`.
+pub const PANEL: &str = "/panel?xdm_e=https%3A%2F%2Fsite.atlassian.net&lic=none&cv=1001.0.0";
+
+/// npm's tokens, Atlassian's install key and its key server (served by `keys`, which is also
+/// a Jira site), a directory for the apps' files.
+pub struct Atlassian {
+    pub npm: Npm,
+    pub key: KeyPair,
+    pub keys: Product,
+    pub dir: tempfile::TempDir,
+}
+
+impl Atlassian {
+    pub async fn start(what: &str) -> Option<Self> {
+        let npm = Npm::start(what)?;
+        let keys = Product::start().await;
+        let key = npm.keypair();
+        keys.publish_key(KID, &key.public_pem);
+        Some(Self {
+            npm,
+            key,
+            keys,
+            dir: tempfile::tempdir().unwrap(),
+        })
+    }
+
+    /// A fresh SQLite database in the test's directory.
+    pub fn sqlite(&self, name: &str) -> String {
+        format!("sqlite://{}", self.dir.path().join(name).display())
+    }
+
+    /// `connect-app` with the key server, `env` added.
+    pub async fn app(&self, database: &str, env: &[(&str, &str)]) -> AppProcess {
+        AppProcess::start_with(free_port(), "", database, &self.keys, self.dir.path(), env).await
+    }
+
+    /// A lifecycle callback of `tenant` of the Jira `site` to the app at `base_url`, signed by
+    /// Atlassian; `installation_id` as a Forge app's Connect install sends it.
+    pub async fn lifecycle(
+        &self,
+        base_url: &str,
+        event: &str,
+        tenant: &Tenant,
+        site: &Product,
+        installation_id: Option<&str>,
+    ) -> Answer {
+        let path = format!("/{event}");
+        let token = self
+            .npm
+            .install(&self.key, KID, &tenant.client_key, base_url, &path);
+        let mut body = json!({
+            "key": APP_KEY, "clientKey": tenant.client_key, "sharedSecret": tenant.secret,
+            "baseUrl": site.origin, "productType": "jira", "eventType": event,
+        });
+        if event == "uninstalled" {
+            body.as_object_mut().unwrap().remove("sharedSecret");
+        }
+        if let Some(id) = installation_id {
+            body["installationId"] = json!(id);
+        }
+        send(
+            "POST",
+            &format!("{base_url}{path}"),
+            Some(&token),
+            Some(("application/json", body.to_string())),
+        )
+        .await
+    }
+
+    /// Installs `tenant` of `site` in the app at `base_url` (the site then signs with its
+    /// secret).
+    pub async fn install(&self, base_url: &str, tenant: &Tenant, site: &Product) {
+        let answer = self
+            .lifecycle(base_url, "installed", tenant, site, None)
+            .await;
+        assert_eq!(answer, Answer::no_content());
+        site.use_secret(&tenant.secret);
+    }
+
+    /// The panel's URL with a token the product signed for `user` (none: anonymous).
+    pub fn panel_url(&self, base_url: &str, tenant: &Tenant, user: Option<&str>) -> String {
+        let token = self.npm.request_at(tenant, "GET", PANEL, now(), user);
+        format!("{base_url}{PANEL}&jwt={token}")
+    }
+
+    /// Loads the panel as `user` and returns the page's session token.
+    pub async fn session(&self, base_url: &str, tenant: &Tenant, user: &str) -> String {
+        let answer = get(&self.panel_url(base_url, tenant, Some(user)), None).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        session_token(&answer.body).expect("a session token in the page")
+    }
+
+    /// Jira's `user_deleted` webhook for `account_id` of `tenant`, signed by the product.
+    pub async fn user_deleted(&self, base_url: &str, tenant: &Tenant, account_id: &str) -> Answer {
+        let token = self.npm.request(tenant, "POST", "/webhooks/user-deleted");
+        let body = json!({
+            "timestamp": now() * 1000, "webhookEvent": "user_deleted",
+            "user": {"accountId": account_id, "accountType": "atlassian"},
+        });
+        send(
+            "POST",
+            &format!("{base_url}/webhooks/user-deleted"),
+            Some(&token),
+            Some(("application/json", body.to_string())),
+        )
+        .await
+    }
 }
