@@ -6,7 +6,14 @@
   var button = document.getElementById('session-whoami');
   var result = document.getElementById('session-result');
 
+  var answers = 0;
+
+  // The state and text of the result line; `data-answers` counts the app's answers.
   function show(state, text) {
+    if (state !== 'pending') {
+      answers += 1;
+      result.dataset.answers = String(answers);
+    }
     result.dataset.state = state;
     result.textContent = text;
   }
