@@ -336,7 +336,8 @@ mod tests {
                 ConfigError::UserSweepInterval,
             ),
             (
-                &["--user-sweep-interval", "-1"],
+                // `=`: a separate `-1` would be read as a flag.
+                &["--user-sweep-interval=-1"],
                 ConfigError::UserSweepInterval,
             ),
             (
