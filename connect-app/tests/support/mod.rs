@@ -217,7 +217,7 @@ struct ProductState {
     /// The site's users for the bulk API: absent ones are deleted.
     users: Arc<Mutex<HashMap<String, bool>>>,
     /// When each verified bulk request arrived, and the ids it asked about.
-    bulk: Arc<Mutex<Vec<(Instant, Vec<String>)>>>,
+    bulk: Arc<Mutex<Vec<BulkRequest>>>,
     /// Requests of the app the product refused (a JWT that did not verify).
     refused: Arc<Mutex<Vec<String>>>,
     /// The key set served at `/jwks.json` (Forge's, in the Forge tests).
@@ -277,7 +277,7 @@ impl Product {
     }
 
     /// The verified bulk user requests so far: when each arrived, which ids it asked about.
-    pub fn bulk_requests(&self) -> Vec<(Instant, Vec<String>)> {
+    pub fn bulk_requests(&self) -> Vec<BulkRequest> {
         self.state.bulk.lock().unwrap().clone()
     }
 
@@ -292,15 +292,18 @@ impl Product {
     }
 }
 
+/// When a bulk request arrived, and the account ids it asked about.
+type BulkRequest = (Instant, Vec<String>);
+
 /// Verifies the app's request as Jira does: its JWT (`iss` the app key) with the tenant's
 /// secret, bound to this very request.
 fn verify_app_request(
     state: &ProductState,
     uri: &axum::http::Uri,
     headers: &HeaderMap,
-) -> Result<(), Response> {
+) -> Result<(), (StatusCode, &'static str)> {
     let Some(secret) = state.secret.lock().unwrap().clone() else {
-        return Err((StatusCode::UNAUTHORIZED, "not installed").into_response());
+        return Err((StatusCode::UNAUTHORIZED, "not installed"));
     };
     let authorization = headers
         .get("authorization")
@@ -318,7 +321,7 @@ fn verify_app_request(
     });
     verified.map(|_| ()).map_err(|error| {
         state.refused.lock().unwrap().push(error.code().to_owned());
-        (StatusCode::UNAUTHORIZED, error.code()).into_response()
+        (StatusCode::UNAUTHORIZED, error.code())
     })
 }
 
@@ -331,7 +334,7 @@ async fn user_bulk(
 ) -> Response {
     let arrived = Instant::now();
     if let Err(refused) = verify_app_request(&state, &uri, &headers) {
-        return refused;
+        return refused.into_response();
     }
     let ids: Vec<String> = url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
         .filter(|(name, _)| name == "accountId")
@@ -374,7 +377,7 @@ async fn user(
     headers: HeaderMap,
 ) -> Response {
     if let Err(refused) = verify_app_request(&state, &uri, &headers) {
-        return refused;
+        return refused.into_response();
     }
     let account_id = url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
         .find(|(name, _)| name == "accountId")
