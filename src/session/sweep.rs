@@ -22,7 +22,7 @@ pub const MIN_SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 /// The product's users, as the sweep asks about them: "which of these account ids are
 /// active?"
 ///
-/// The client-backed implementation calls Jira Cloud's
+/// [`JiraUserDirectory`](super::JiraUserDirectory) (feature `client`) calls Jira Cloud's
 /// `GET /rest/api/3/user/bulk?accountId=...&accountId=...` signed with the app's outbound
 /// JWT, following its pages, and returns the `accountId`s whose `active` is `true`.
 pub trait UserDirectory: Send + Sync {
