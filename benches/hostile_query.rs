@@ -9,7 +9,8 @@
 //!
 //! `cargo bench --bench hostile_query` (a filter such as `-- 512KiB` measures one size with
 //! criterion; the table measures every shape). `HOSTILE_QUERY_TABLE_ONLY=1` prints only the
-//! table, from the fastest of interleaved runs, which is what to trust on a busy machine.
+//! table (of the shapes whose `group/name` contains its value, if any), from the fastest of
+//! interleaved runs, which is what to trust on a busy machine.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
@@ -81,6 +82,34 @@ fn respelled(text: &str, rank: usize) -> String {
             }
         })
         .collect()
+}
+
+/// Keys in layers: 100 keys leave the shared prefix every 7 bytes (`B` where the others go
+/// on with `A`), so that every level of a chunk-by-chunk sort keeps a large group.
+fn layered(size: usize) -> String {
+    let mut keys = Vec::new();
+    let mut used = 0;
+    for level in 0.. {
+        let key_len = 7 * level + 1 + 5;
+        if used + 100 * (key_len + 3) > size {
+            break;
+        }
+        for i in 0..100 {
+            keys.push(format!(
+                "{}B{:05}=1",
+                "A".repeat(7 * level),
+                level * 100 + i
+            ));
+        }
+        used += 100 * (key_len + 3);
+    }
+    let filler = size.saturating_sub(used + 3);
+    keys.push(format!("z={}", "a".repeat(filler)));
+    shuffled(keys.len())
+        .into_iter()
+        .map(|i| keys[i].as_str())
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// Characters whose UTF-16 order differs from their UTF-8 byte order (U+FFFD and U+E000 sort
@@ -219,6 +248,22 @@ fn shapes(size: usize, many: usize) -> Vec<(&'static str, String)> {
                 format!("%6Awt={}", fill("a", budget - 6))
             }),
         ),
+        (
+            // Groups of 3 keys alike in their first 7 bytes and long beyond.
+            "groups-of-3-shared-key-prefix",
+            pieces(many, size, |rank, budget| {
+                let (group, member) = (rank / 3, rank % 3);
+                format!("{group:05}QQ{}{member}=1", fill("p", budget - 10))
+            }),
+        ),
+        (
+            "groups-of-4-shared-key-prefix",
+            pieces(many, size, |rank, budget| {
+                let (group, member) = (rank / 4, rank % 4);
+                format!("{group:05}QQ{}{member}=1", fill("p", budget - 10))
+            }),
+        ),
+        ("layered-key-prefixes", layered(size)),
     ];
     if many > 1_000 {
         shapes.push((
@@ -340,7 +385,7 @@ fn fastest_pair(target: &str, baseline: &str) -> (f64, f64) {
 
 /// ns per byte of every shape and its ratio to the baseline of the same size: from the
 /// fastest of interleaved runs, and from criterion's latest median where there is one.
-fn print_table() {
+fn print_table(filter: &str) {
     println!();
     println!(
         "{:<20} {:<46} {:>8} {:>9} {:>7} {:>9} {:>7}",
@@ -358,6 +403,9 @@ fn print_table() {
             |name: &str, query: &str| median_ns(group, name).map(|ns| ns / query.len() as f64);
         let baseline_median = median_per_byte(BASELINE, baseline_query);
         for (name, query) in &shapes {
+            if !format!("{group}/{name}").contains(filter) {
+                continue;
+            }
             let (best, best_baseline) = fastest_pair(&format!("/p?{query}"), &baseline_target);
             let per_byte = best / query.len() as f64;
             let ratio = per_byte / (best_baseline / baseline_len);
@@ -393,12 +441,12 @@ fn main() {
         run_one(&wanted.to_string_lossy());
         return;
     }
-    if std::env::var_os("HOSTILE_QUERY_TABLE_ONLY").is_some() {
-        print_table();
+    if let Some(filter) = std::env::var_os("HOSTILE_QUERY_TABLE_ONLY") {
+        print_table(&filter.to_string_lossy());
         return;
     }
     let mut criterion = Criterion::default().configure_from_args();
     bench(&mut criterion);
     criterion.final_summary();
-    print_table();
+    print_table("");
 }

@@ -5,7 +5,7 @@
 //! and so is the canonical encoding (unreserved bytes kept, every other byte `%XX`), so keys
 //! and values are compared and written by streaming over the raw text.
 
-use core::cmp::Ordering;
+mod order;
 
 use crate::error::Error;
 use crate::extract::QueryToken;
@@ -34,6 +34,8 @@ pub(crate) struct Param {
     value_end: u32,
     key_form: Form,
     value_form: Form,
+    /// Once sorted: the key equals the previous parameter's, so only `,value` is written.
+    repeats_key: bool,
 }
 
 impl Param {
@@ -44,6 +46,7 @@ impl Param {
         value_end: 0,
         key_form: Form::Unreserved,
         value_form: Form::Unreserved,
+        repeats_key: false,
     };
 
     fn view<'q>(&self, query: &'q [u8]) -> View<'q> {
@@ -195,134 +198,34 @@ pub(crate) fn parse_into<'q>(
         }
         let value_form = classify(value, value_offset)?;
         params.push(Param {
-            key_prefix: key_prefix(key, key_form),
+            key_prefix: order::key_prefix(key, key_form),
             key_start: at(offset),
             key_end: at(offset + key.len()),
             value_end: at(value_offset + value.len()),
             key_form,
             value_form,
+            repeats_key: false,
         });
     }
-    params.as_mut_slice().sort_unstable_by(|a, b| {
-        a.key_prefix
-            .cmp(&b.key_prefix)
-            .then_with(|| compare(a.view(bytes), b.view(bytes)))
-    });
+    order::sort(bytes, params.as_mut_slice());
     Ok(token)
 }
 
 /// Writes `k1=v1,v2&k2=v3...` for the parameters of `query` sorted by [`parse_into`].
 pub(crate) fn write(query: &str, params: &[Param], out: &mut impl Sink) {
     let query = query.as_bytes();
-    let mut previous: Option<(u64, View<'_>)> = None;
-    for param in params {
-        let prefix = param.key_prefix;
-        let param = param.view(query);
-        // Equal keys have equal prefixes, so most neighbours differ without a byte compared.
-        let same_key = previous.is_some_and(|(previous_prefix, prev)| {
-            previous_prefix == prefix
-                && (prev.key == param.key || compare_keys(prev, param) == Ordering::Equal)
-        });
-        if same_key {
+    for (i, param) in params.iter().enumerate() {
+        let view = param.view(query);
+        if param.repeats_key {
             out.put_byte(b',');
         } else {
-            if previous.is_some() {
+            if i > 0 {
                 out.put_byte(b'&');
             }
-            write_component(param.key, param.key_form, out);
+            write_component(view.key, view.key_form, out);
             out.put_byte(b'=');
         }
-        write_component(param.value, param.value_form, out);
-        previous = Some((prefix, param));
-    }
-}
-
-/// The product's order: by percent-encoded key (byte order), then by decoded value in UTF-16
-/// code unit order (Java `String.compareTo`).
-fn compare(a: View<'_>, b: View<'_>) -> Ordering {
-    compare_keys(a, b).then_with(|| compare_values(a, b))
-}
-
-/// Byte order of the encoded keys, computed on decoded bytes: an encoded byte starts with
-/// `%` (0x25), which sorts before every unreserved character, and `%XX` with upper-case hex
-/// sorts like the byte itself. So rank = (unreserved?, byte).
-fn compare_keys(a: View<'_>, b: View<'_>) -> Ordering {
-    let rank = key_rank;
-    match a.key_form.max(b.key_form) {
-        Form::Unreserved => bytewise(a.key, b.key),
-        Form::Plain => a
-            .key
-            .iter()
-            .map(|&x| rank(x))
-            .cmp(b.key.iter().map(|&x| rank(x))),
-        Form::Escaped | Form::CanonicalEscaped => Decoded::new(a.key)
-            .map(rank)
-            .cmp(Decoded::new(b.key).map(rank)),
-    }
-}
-
-/// A decoded key byte's place in the encoded order: an encoded byte starts with `%` (0x25),
-/// which sorts before every unreserved character, and `%XX` with upper-case hex sorts like
-/// the byte itself. So rank = (unreserved?, byte), 9 bits.
-fn key_rank(byte: u8) -> u16 {
-    (u16::from(is_unreserved(byte)) << 8) | u16::from(byte)
-}
-
-/// The ranks of a key's first 7 decoded bytes, 9 bits each, missing bytes as 0. Keys whose
-/// prefixes differ sort as their prefixes do; equal prefixes need the full comparison.
-fn key_prefix(raw: &[u8], form: Form) -> u64 {
-    fn pack(mut bytes: impl Iterator<Item = u8>) -> u64 {
-        (0..7).fold(0u64, |prefix, _| {
-            (prefix << 9) | bytes.next().map_or(0, |b| u64::from(key_rank(b)))
-        })
-    }
-    match form {
-        Form::Escaped | Form::CanonicalEscaped => pack(Decoded::new(raw)),
-        _ => pack(raw.iter().copied()),
-    }
-}
-
-/// Byte order of two short slices, inline (a `memcmp` call costs more than these keys).
-fn bytewise(a: &[u8], b: &[u8]) -> Ordering {
-    match a.iter().zip(b).find(|(x, y)| x != y) {
-        Some((x, y)) => x.cmp(y),
-        None => a.len().cmp(&b.len()),
-    }
-}
-
-/// UTF-16 order on valid UTF-8: byte order, except that a character U+E000..=U+FFFF (lead
-/// byte EE or EF) sorts after a supplementary character (lead F0..=F4, a surrogate pair in
-/// UTF-16). Anywhere else the first differing byte decides exactly as in code point order.
-fn compare_values(a: View<'_>, b: View<'_>) -> Ordering {
-    if a.value_form.max(b.value_form) < Form::Escaped {
-        return match a.value.iter().zip(b.value).position(|(x, y)| x != y) {
-            Some(i) => utf16_byte_order(a.value[i], b.value[i]),
-            None => a.value.len().cmp(&b.value.len()),
-        };
-    }
-    let mut a = Decoded::new(a.value);
-    let mut b = Decoded::new(b.value);
-    loop {
-        match (a.next(), b.next()) {
-            (None, None) => return Ordering::Equal,
-            (None, Some(_)) => return Ordering::Less,
-            (Some(_), None) => return Ordering::Greater,
-            (Some(x), Some(y)) if x == y => {}
-            (Some(x), Some(y)) => return utf16_byte_order(x, y),
-        }
-    }
-}
-
-/// The order of two UTF-8 strings whose first difference is the bytes `x` ≠ `y`.
-fn utf16_byte_order(x: u8, y: u8) -> Ordering {
-    let high_bmp = |c: u8| matches!(c, 0xEE | 0xEF);
-    let supplementary = |c: u8| matches!(c, 0xF0..=0xF4);
-    if high_bmp(x) && supplementary(y) {
-        Ordering::Greater
-    } else if supplementary(x) && high_bmp(y) {
-        Ordering::Less
-    } else {
-        x.cmp(&y)
+        write_component(view.value, view.value_form, out);
     }
 }
 
