@@ -112,6 +112,19 @@ fn layered(size: usize) -> String {
         .join("&")
 }
 
+/// Pieces drawn at random from `units` up to about `len` bytes.
+fn mixed(units: &[&str], len: usize) -> String {
+    let mut text = String::with_capacity(len);
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    while text.len() + 3 <= len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        text.push_str(units[(state % units.len() as u64) as usize]);
+    }
+    text
+}
+
 /// Characters whose UTF-16 order differs from their UTF-8 byte order (U+FFFD and U+E000 sort
 /// after the supplementary U+1F600 and U+10000 in UTF-16), escaped and raw.
 const UTF16_ESCAPED: [&str; 6] = [
@@ -140,6 +153,11 @@ fn shapes(size: usize, many: usize) -> Vec<(&'static str, String)> {
         (
             "one-parameter-escaped",
             format!("v={}", fill("%61", size - 2)),
+        ),
+        (
+            // Escapes and plain bytes at random: every unit a new guess for a branchy decoder.
+            "one-parameter-mixed-escapes",
+            format!("v={}", mixed(&["%61", "a", "+", "%3A", ":"], size - 2)),
         ),
         (
             "short-keys",
@@ -419,17 +437,29 @@ fn print_table(filter: &str) {
     }
 }
 
-/// `HOSTILE_QUERY_SHAPE=512KiB/shared-key-prefix`: canonicalizes that one shape once and
-/// exits, for counting instructions under `valgrind --tool=callgrind
-/// --toggle-collect='*CanonicalRequest*from_target*'` where a shared machine makes times noisy.
+/// `HOSTILE_QUERY_SHAPE=512KiB/shared-key-prefix`: canonicalizes the shapes whose name ends so
+/// `HOSTILE_QUERY_REPEAT` times (default once) and exits: for counting instructions under
+/// `valgrind --tool=callgrind --toggle-collect='*CanonicalRequest*from_target*'`, or CPU time
+/// (`perf stat -e task-clock`, less N repeats than more) where a shared machine makes wall
+/// times noisy.
 fn run_one(wanted: &str) {
+    let repeat: usize = std::env::var("HOSTILE_QUERY_REPEAT")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1);
     for (group, size, many) in SIZES {
         for (name, query) in shapes(size, many) {
             if format!("{group}/{name}").ends_with(wanted) {
                 let target = format!("/p?{query}");
-                let qsh = CanonicalRequest::from_target("GET", black_box(&target), None)
-                    .unwrap()
-                    .qsh();
+                let mut qsh = None;
+                for _ in 0..repeat {
+                    qsh = Some(
+                        CanonicalRequest::from_target("GET", black_box(&target), None)
+                            .unwrap()
+                            .qsh(),
+                    );
+                }
+                let qsh = qsh.map(|q| q.to_string()).unwrap_or_default();
                 println!("{group}/{name} {} bytes qsh {qsh}", query.len());
             }
         }

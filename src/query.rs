@@ -175,7 +175,7 @@ pub(crate) fn parse_into<'q>(
         if seen > MAX_PARAMS {
             return Err(Error::TooManyParameters { max: MAX_PARAMS });
         }
-        let eq = piece.iter().position(|&b| b == b'=');
+        let eq = find_byte(piece, b'=');
         let (key, value, value_offset) = match eq {
             Some(eq) => (&piece[..eq], &piece[eq + 1..], offset + eq + 1),
             None => (piece, &piece[piece.len()..], end),
@@ -249,44 +249,145 @@ fn is_unreserved(b: u8) -> bool {
 /// Writes the canonical encoding of a raw component: decoded, then every byte but the
 /// unreserved ones as `%XX` (upper-case hex).
 fn write_component(raw: &[u8], form: Form, out: &mut impl Sink) {
-    if form == Form::Unreserved || form == Form::CanonicalEscaped {
-        out.put(raw);
-        return;
+    match form {
+        Form::Unreserved | Form::CanonicalEscaped => out.put(raw),
+        Form::Plain | Form::Escaped => write_encoded(raw, out),
     }
-    let mut i = 0;
-    while i < raw.len() {
-        // Pass through in one piece the runs that are already canonical: unreserved bytes and
-        // upper-case escapes of bytes that stay escaped (`%3A%2F%2F` in a URL value).
-        let run_start = i;
-        while let Some(&b) = raw.get(i) {
-            if is_unreserved(b) {
-                i += 1;
-            } else if form == Form::Escaped && b == b'%' && is_canonical_escape(raw, i) {
-                i += 3;
-            } else {
-                break;
-            }
-        }
-        if i > run_start {
-            out.put(&raw[run_start..i]);
+}
+
+/// Each byte's canonical encoding: itself if unreserved, else `%XX` (upper-case hex); the
+/// first three bytes hold it (padded), the fourth its length.
+const ENCODED: [[u8; 4]; 256] = {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut table = [[0u8; 4]; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = if UNRESERVED[b] {
+            [b as u8, 0, 0, 1]
+        } else {
+            [b'%', HEX[b >> 4], HEX[b & 15], 3]
+        };
+        b += 1;
+    }
+    table
+};
+
+/// Writes the canonical encoding of the decoded bytes of a validated component.
+fn write_encoded(raw: &[u8], out: &mut impl Sink) {
+    let mut blocks = DecodedBlocks::new(raw);
+    let mut scratch = [0u8; 64];
+    let mut buf = [0u8; 3 * 64];
+    while let Some((decoded, all_unreserved)) = blocks.next(&mut scratch) {
+        if all_unreserved {
+            out.put(decoded);
             continue;
         }
-        let (byte, width) = match raw[i] {
-            b'+' if form == Form::Escaped => (b' ', 1),
-            b'%' if form == Form::Escaped => match hex_pair(raw, i) {
-                Some(byte) => (byte, 3),
-                // `parse` already rejected this; encode the `%` itself rather than panic.
-                None => (b'%', 1),
-            },
-            other => (other, 1),
-        };
-        if is_unreserved(byte) {
-            out.put_byte(byte);
-        } else {
-            out.put(percent_encoding::percent_encode_byte(byte).as_bytes());
+        // Every byte the same few instructions, escaped or not: no branch to mispredict.
+        let mut len = 0;
+        for &byte in decoded {
+            let encoded = &ENCODED[usize::from(byte)];
+            buf[len..len + 3].copy_from_slice(&encoded[..3]);
+            len += usize::from(encoded[3]);
         }
-        i += width;
+        out.put(&buf[..len]);
     }
+}
+
+/// The decoded bytes of a validated raw component (`+` is a space, `%XX` the byte), 64 raw
+/// bytes at a time.
+///
+/// A block without `%` or `+` is its own decoding. Any other block is decoded at every
+/// position as if a unit started there, by arithmetic that vectorizes, and the positions that
+/// do start a unit (those not one or two bytes after a `%`) are kept by a branch-free
+/// compaction. So neither long escaped text nor a random mix of escapes and plain bytes costs
+/// a branch per byte.
+struct DecodedBlocks<'a> {
+    raw: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> DecodedBlocks<'a> {
+    fn new(raw: &'a [u8]) -> Self {
+        Self { raw, pos: 0 }
+    }
+
+    /// The decoded bytes of the units that start in the next 64 raw bytes (the raw bytes
+    /// themselves, or in `scratch`) and whether they are all unreserved (`false` when
+    /// unsure); `None` at the end.
+    fn next<'s>(&mut self, scratch: &'s mut [u8; 64]) -> Option<(&'s [u8], bool)>
+    where
+        'a: 's,
+    {
+        let rest = self.raw.get(self.pos..).unwrap_or_default();
+        let len = rest.len().min(64);
+        let block = rest.get(..len).filter(|b| !b.is_empty())?;
+        // Separate reductions, each of which vectorizes.
+        let escapes = block
+            .iter()
+            .fold(0u8, |any, &b| any | u8::from((b == b'%') | (b == b'+')));
+        if escapes == 0 {
+            let reserved = block
+                .iter()
+                .fold(0u8, |any, &b| any | u8::from(!unreserved(b)));
+            self.pos += len;
+            return Some((block, reserved == 0));
+        }
+        // Two bytes before the block (none: it starts a unit), the block, and the two bytes
+        // after it, for an escape that runs past its end.
+        let mut window = [0u8; 68];
+        let take = rest.len().min(66);
+        window[2..2 + take].copy_from_slice(&rest[..take]);
+        let mut decoded = [0u8; 64];
+        let mut starts = [0u8; 64];
+        for (j, (d, start)) in decoded.iter_mut().zip(&mut starts).enumerate() {
+            let [p2, p1, c, hi, lo] = [
+                window[j],
+                window[j + 1],
+                window[j + 2],
+                window[j + 3],
+                window[j + 4],
+            ];
+            let escaped = (hex_digit_value(hi) << 4) | hex_digit_value(lo);
+            let percent = 0u8.wrapping_sub(u8::from(c == b'%'));
+            let plus = 0u8.wrapping_sub(u8::from(c == b'+'));
+            *d = (escaped & percent) | (b' ' & plus) | (c & !(percent | plus));
+            // A `%` always starts a unit (it is never a hex digit), and covers the next two.
+            *start = u8::from((p1 != b'%') & (p2 != b'%'));
+        }
+        let mut n = 0;
+        for (&d, &start) in decoded.iter().zip(&starts).take(len) {
+            scratch[n & 63] = d;
+            n += usize::from(start);
+        }
+        // The next unit starts after the block, or after an escape that runs past it.
+        let overhang = if block[len - 1] == b'%' {
+            2
+        } else if len >= 2 && block[len - 2] == b'%' {
+            1
+        } else {
+            0
+        };
+        self.pos += len + overhang;
+        Some((scratch.get(..n).unwrap_or_default(), false))
+    }
+}
+
+/// A hex digit's value by arithmetic (`0-9`, `A-F`, `a-f`; anything for other bytes).
+#[inline(always)]
+fn hex_digit_value(c: u8) -> u8 {
+    (c & 0x0F).wrapping_add(9 * ((c >> 6) & 1))
+}
+
+/// [`is_unreserved`] by arithmetic rather than a table, so that loops over many bytes
+/// vectorize.
+#[inline(always)]
+fn unreserved(b: u8) -> bool {
+    (b.wrapping_sub(b'0') < 10)
+        | ((b | 0x20).wrapping_sub(b'a') < 26)
+        | (b == b'-')
+        | (b == b'.')
+        | (b == b'_')
+        | (b == b'~')
 }
 
 /// Byte classes for [`classify`]: one table lookup per byte tells both things it needs, and
@@ -343,23 +444,41 @@ fn has_escape(raw: &[u8]) -> bool {
 /// 0x80 or above, or a broken escape, needs the full check, which also finds the first
 /// error in text order.
 fn validate(raw: &[u8], offset: usize) -> Result<bool, Error> {
-    let mut canonical = true;
-    let mut i = 0;
-    while i < raw.len() {
-        if raw[i] != b'%' {
-            canonical &= is_unreserved(raw[i]);
-            i += 1;
-            continue;
-        }
-        match hex_pair(raw, i) {
-            Some(byte) if byte < 0x80 => {
-                canonical &= escape_is_canonical(raw, i, byte);
-                i += 3;
-            }
-            _ => return validate_in_order(raw, offset).map(|()| false),
-        }
+    match ascii_escapes_canonical(raw) {
+        Some(canonical) => Ok(canonical),
+        None => validate_in_order(raw, offset).map(|()| false),
     }
-    Ok(canonical)
+}
+
+/// If every `%` of `raw` starts a well-formed escape of an ASCII byte, whether `raw` is in
+/// canonical form; `None` if some escape is broken or of a byte of 0x80 or above.
+///
+/// Looks at every byte as the possible start of an escape, by arithmetic only, so that the
+/// loop vectorizes and a random mix of escapes and plain bytes costs no mispredictions. Hex
+/// digits are unreserved, so judging the digits of an escape as plain bytes changes nothing.
+fn ascii_escapes_canonical(raw: &[u8]) -> Option<bool> {
+    // The last two bytes cannot start a whole escape.
+    let last_two = raw.get(raw.len().saturating_sub(2)..).unwrap_or_default();
+    if last_two.contains(&b'%') {
+        return None;
+    }
+    let mut broken = false;
+    let mut canonical = last_two.iter().fold(true, |all, &b| all & unreserved(b));
+    let his = raw.get(1..).unwrap_or_default();
+    let los = raw.get(2..).unwrap_or_default();
+    for ((&c, &hi), &lo) in raw.iter().zip(his).zip(los) {
+        let percent = c == b'%';
+        let hi_value = hi.wrapping_sub(b'0');
+        let lo_upper = (lo.wrapping_sub(b'0') < 10) | (lo.wrapping_sub(b'A') < 6);
+        let lo_hex = lo_upper | (lo.wrapping_sub(b'a') < 6);
+        // `%0X` to `%7X`: an escape of an ASCII byte.
+        broken |= percent & !((hi_value < 8) & lo_hex);
+        let lo_value = hex_digit_value(lo);
+        let byte = (hi_value << 4) | lo_value;
+        let canonical_escape = lo_upper & !unreserved(byte);
+        canonical &= (percent & canonical_escape) | (!percent & unreserved(c));
+    }
+    (!broken).then_some(canonical)
 }
 
 /// [`validate`], decoding every unit and checking the UTF-8 of the result as it goes.
@@ -391,18 +510,6 @@ fn validate_in_order(raw: &[u8], offset: usize) -> Result<(), Error> {
         return Err(Error::InvalidUtf8 { offset });
     }
     Ok(())
-}
-
-/// Whether the `%` at `percent` starts an escape the canonical encoding writes the same way:
-/// upper-case hex, of a byte that is not unreserved.
-fn is_canonical_escape(raw: &[u8], percent: usize) -> bool {
-    hex_pair(raw, percent).is_some_and(|byte| escape_is_canonical(raw, percent, byte))
-}
-
-/// [`is_canonical_escape`] for an escape already decoded to `byte`.
-fn escape_is_canonical(raw: &[u8], percent: usize, byte: u8) -> bool {
-    let upper_hex = |i: usize| matches!(raw.get(i), Some(b'0'..=b'9' | b'A'..=b'F'));
-    upper_hex(percent + 1) && upper_hex(percent + 2) && !is_unreserved(byte)
 }
 
 fn hex_pair(raw: &[u8], percent: usize) -> Option<u8> {
@@ -638,6 +745,113 @@ mod tests {
                 write_component(raw.as_bytes(), slow_form, &mut general);
                 proptest::prop_assert_eq!(fast, general);
             }
+        }
+    }
+
+    /// Pieces of raw components: escapes of every kind (upper and lower case, of unreserved,
+    /// reserved and non-ASCII bytes), `+`, raw reserved and non-ASCII characters; and broken
+    /// ones (bad escapes, lone halves of UTF-8 sequences).
+    const VALID_PIECES: &[&str] = &[
+        "a",
+        "Z",
+        "~",
+        "%41",
+        "%61",
+        "%7E",
+        "%7e",
+        "%2F",
+        "%2f",
+        "%3A",
+        "%20",
+        "%25",
+        "%00",
+        "+",
+        ":",
+        "/",
+        "é",
+        "\u{1F600}",
+        "%C3%A9",
+        "%c3%a9",
+        "%F0%9F%98%80",
+    ];
+    const BROKEN_PIECES: &[&str] = &["%", "%4", "%zz", "%G1", "%8", "%80", "%FF", "%C3", "%A9"];
+
+    /// Up to 80 valid pieces (long enough to fill the encoder's buffer), and half the time
+    /// one broken piece among them.
+    fn raw_component() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::{collection::vec, option::of, sample::select};
+        (
+            vec(select(VALID_PIECES), 0..80),
+            of((select(BROKEN_PIECES), 0..80usize)),
+        )
+            .prop_map(|(mut pieces, broken)| {
+                if let Some((piece, at)) = broken {
+                    pieces.insert(at.min(pieces.len()), piece);
+                }
+                pieces.concat()
+            })
+    }
+
+    /// Decoded the plain way: `+` (raw) is a space, then `%XX` as `percent_encoding` does.
+    fn reference_decode(raw: &str) -> Vec<u8> {
+        percent_encoding::percent_decode(raw.replace('+', " ").as_bytes()).collect()
+    }
+
+    proptest::proptest! {
+        /// The block decoder, the branch-free validator and the encoder agree with plain references: the
+        /// decoder with `Decoded` and `percent_encoding`, the validator's errors with the
+        /// in-order check, its canonical verdict with "writing it gives it back" (escapes of
+        /// non-ASCII bytes are never judged canonical), the encoder with `percent_encoding`.
+        #[test]
+        fn branch_free_paths_agree_with_references(
+            raw in raw_component(),
+        ) {
+            let bytes = raw.as_bytes();
+            let expected_error = if has_escape(bytes) {
+                validate_in_order(bytes, 7).err()
+            } else {
+                None
+            };
+            match classify(bytes, 7) {
+                Err(error) => proptest::prop_assert_eq!(Some(error), expected_error),
+                Ok(form) => {
+                    proptest::prop_assert_eq!(expected_error, None);
+                    let decoded = reference_decode(&raw);
+                    let mut fast = Vec::new();
+                    let mut blocks = DecodedBlocks::new(bytes);
+                    let mut scratch = [0u8; 64];
+                    while let Some((block, _)) = blocks.next(&mut scratch) {
+                        fast.extend_from_slice(block);
+                    }
+                    proptest::prop_assert_eq!(&fast, &decoded);
+                    proptest::prop_assert_eq!(&Decoded::new(bytes).collect::<Vec<u8>>(), &decoded);
+                    let encoded: String = decoded
+                        .iter()
+                        .map(|&b| {
+                            if is_unreserved(b) {
+                                char::from(b).to_string()
+                            } else {
+                                percent_encoding::percent_encode_byte(b).to_owned()
+                            }
+                        })
+                        .collect();
+                    let mut written = Vec::new();
+                    write_component(bytes, form, &mut written);
+                    proptest::prop_assert_eq!(&written, encoded.as_bytes());
+                    let high_escape = bytes
+                        .windows(3)
+                        .any(|w| w[0] == b'%' && hex_pair(w, 0).is_some_and(|b| b >= 0x80));
+                    let canonical = encoded == raw && !high_escape && has_escape(bytes);
+                    proptest::prop_assert_eq!(form == Form::CanonicalEscaped, canonical);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unreserved_by_arithmetic_is_the_table() {
+        for b in 0..=255u8 {
+            assert_eq!(unreserved(b), is_unreserved(b), "{b:#04x}");
         }
     }
 

@@ -11,7 +11,7 @@
 
 use core::cmp::Ordering;
 
-use super::{is_unreserved, Decoded, Form, Param, View, UNRESERVED};
+use super::{is_unreserved, Decoded, DecodedBlocks, Form, Param, View, UNRESERVED};
 
 /// Sorts `params` (of the raw `query`) into canonical order and marks each parameter whose
 /// key equals the previous one's ([`Param::repeats_key`]).
@@ -23,8 +23,8 @@ pub(super) fn sort(query: &[u8], params: &mut [Param]) {
 /// (tests force one way or the other).
 fn sort_with(query: &[u8], params: &mut [Param], is_cheap: fn(Size) -> bool) {
     params.sort_unstable_by_key(|p| p.key_prefix);
-    // Runs of equal prefixes: the cheap ones sorted now, the size of the largest other noted.
-    let mut largest: Option<Size> = None;
+    // Runs of equal prefixes: the cheap ones sorted now, the others counted.
+    let mut heavy = Size::default();
     let mut start = 0;
     while start < params.len() {
         let end = run_end(params, start);
@@ -34,19 +34,29 @@ fn sort_with(query: &[u8], params: &mut [Param], is_cheap: fn(Size) -> bool) {
             if is_cheap(size) {
                 sort_directly(query, run);
             } else {
-                largest = Some(largest.map_or(size, |l| l.max(size)));
+                heavy.count += size.count;
+                heavy.bytes += size.bytes;
             }
         }
         start = end;
     }
-    let Some(largest) = largest else { return };
-    let mut scratch = Scratch::with_capacity(largest);
+    if heavy.count > 0 {
+        sort_by_normalized_text(query, params, is_cheap, heavy);
+    }
+}
+
+/// Calls `f` with each run of parameters with equal key prefixes that `is_cheap` refuses.
+fn for_each_heavy_run(
+    params: &mut [Param],
+    is_cheap: fn(Size) -> bool,
+    mut f: impl FnMut(&mut [Param]),
+) {
     let mut start = 0;
     while start < params.len() {
         let end = run_end(params, start);
         let run = &mut params[start..end];
         if run.len() > 1 && !is_cheap(Size::of(run)) {
-            scratch.sort(query, run);
+            f(run);
         }
         start = end;
     }
@@ -63,7 +73,7 @@ fn run_end(params: &[Param], start: usize) -> usize {
 }
 
 /// How many parameters a run has, and how long they are (raw bytes, key and value).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 struct Size {
     count: usize,
     bytes: usize,
@@ -87,14 +97,6 @@ impl Size {
         let pairs = self.count * (self.count - 1) / 2;
         pairs.saturating_mul(self.longest) <= self.bytes + 64
     }
-
-    fn max(self, other: Self) -> Self {
-        Self {
-            count: self.count.max(other.count),
-            bytes: self.bytes.max(other.bytes),
-            longest: self.longest.max(other.longest),
-        }
-    }
 }
 
 /// Sorts a small run by comparing raw parameters, decoding as it goes.
@@ -107,45 +109,153 @@ fn sort_directly(query: &[u8], run: &mut [Param]) {
     }
 }
 
-/// Buffers for sorting runs by their normalized text, allocated once for all runs.
-struct Scratch {
-    entries: Vec<Entry>,
-    /// Every entry's normalized key, then its normalized value.
-    text: Vec<u8>,
-    tasks: Vec<Task>,
-}
-
-/// A parameter with its normalized key and value in [`Scratch::text`].
-#[derive(Clone, Copy)]
-struct Entry {
-    /// Sort key at the current depth ([`chunk`]).
-    chunk: u64,
-    start: u32,
-    key_len: u32,
-    value_len: u32,
-    param: Param,
-}
-
-/// Which normalized text of an entry is being sorted.
-#[derive(Clone, Copy)]
-enum Part {
-    Key,
-    Value,
-}
-
-impl Part {
-    fn of<'t>(self, entry: &Entry, text: &'t [u8]) -> &'t [u8] {
-        let start = entry.start as usize;
-        let key_end = start + entry.key_len as usize;
-        let range = match self {
-            Self::Key => start..key_end,
-            Self::Value => key_end..key_end + entry.value_len as usize,
+/// Sorts the runs `is_cheap` refuses (`total` their size) by normalized text: keys by
+/// [`KEY_ORDER`], then each group of equal keys by values mapped by [`VALUE_ORDER`].
+///
+/// Text already in normalized form is not copied: keys when every key of the run is made of
+/// unreserved bytes (their byte order is the encoded order), values made of unreserved bytes
+/// (ASCII, which [`VALUE_ORDER`] keeps). The rest is decoded and mapped into one buffer for
+/// all runs, at most as long as the raw text.
+fn sort_by_normalized_text(
+    query: &[u8],
+    params: &mut [Param],
+    is_cheap: fn(Size) -> bool,
+    total: Size,
+) {
+    let mut arena = Vec::with_capacity(total.bytes);
+    let mut entries = Vec::with_capacity(total.count);
+    for_each_heavy_run(params, is_cheap, |run| {
+        let keys_as_they_are = run.iter().all(|p| p.key_form == Form::Unreserved);
+        for param in run.iter() {
+            let view = param.view(query);
+            let key = if keys_as_they_are {
+                Span::in_query(param.key_start, view.key)
+            } else {
+                Span::normalized(view.key, &KEY_ORDER, &mut arena)
+            };
+            let value = if view.value_form == Form::Unreserved {
+                Span::in_query(param.value_end - view.value.len() as u32, view.value)
+            } else {
+                Span::normalized(view.value, &VALUE_ORDER, &mut arena)
+            };
+            entries.push(Entry {
+                key,
+                value,
+                param: *param,
+            });
+        }
+    });
+    let texts = Texts {
+        query,
+        arena: &arena,
+    };
+    let mut slots: Vec<Slot<'_>> = entries
+        .iter()
+        .zip(0u32..)
+        .map(|(entry, index)| Slot {
+            chunk: 0,
+            text: texts.get(entry.key),
+            entry: index,
+        })
+        .collect();
+    let mut tasks = Vec::new();
+    let mut offset = 0;
+    for_each_heavy_run(params, is_cheap, |run| {
+        let Some(slots) = slots.get_mut(offset..offset + run.len()) else {
+            return;
         };
-        text.get(range).unwrap_or_default()
+        offset += run.len();
+        sort_by_text(slots, &mut tasks);
+        let mut start = 0;
+        while start < slots.len() {
+            let key = slots[start].text;
+            let end = start + slots[start..].iter().take_while(|s| s.text == key).count();
+            let group = &mut slots[start..end];
+            if group.len() > 1 {
+                for slot in group.iter_mut() {
+                    slot.text = texts.get(entries[slot.entry as usize].value);
+                }
+                sort_by_text(group, &mut tasks);
+            }
+            for (i, slot) in (start..end).zip(group.iter()) {
+                run[i] = Param {
+                    repeats_key: i > start,
+                    ..entries[slot.entry as usize].param
+                };
+            }
+            start = end;
+        }
+    });
+}
+
+/// Where a normalized text is: in the query (as it is) or in the buffer of normalized text.
+#[derive(Clone, Copy)]
+struct Span {
+    /// The top bit says "in the buffer"; offsets fit in the rest (queries are at most
+    /// MAX_QUERY_LEN bytes).
+    start: u32,
+    len: u32,
+}
+
+impl Span {
+    const IN_ARENA: u32 = 1 << 31;
+
+    fn in_query(start: u32, text: &[u8]) -> Self {
+        Self {
+            start,
+            len: text.len() as u32,
+        }
+    }
+
+    /// Appends the decoded bytes of `raw`, each mapped through `order`, to `arena`.
+    fn normalized(raw: &[u8], order: &[u8; 256], arena: &mut Vec<u8>) -> Self {
+        let start = arena.len();
+        normalize(raw, order, arena);
+        Self {
+            start: start as u32 | Self::IN_ARENA,
+            len: (arena.len() - start) as u32,
+        }
     }
 }
 
-/// Entries `start..end` share their first `depth` bytes and still need sorting.
+/// The query and the buffer of normalized text, which [`Span`]s point into.
+#[derive(Clone, Copy)]
+struct Texts<'t> {
+    query: &'t [u8],
+    arena: &'t [u8],
+}
+
+impl<'t> Texts<'t> {
+    fn get(self, span: Span) -> &'t [u8] {
+        let (text, start) = if span.start & Span::IN_ARENA != 0 {
+            (self.arena, span.start & !Span::IN_ARENA)
+        } else {
+            (self.query, span.start)
+        };
+        let start = start as usize;
+        text.get(start..start + span.len as usize)
+            .unwrap_or_default()
+    }
+}
+
+/// A parameter of a run being sorted, with its key and value.
+#[derive(Clone, Copy)]
+struct Entry {
+    key: Span,
+    value: Span,
+    param: Param,
+}
+
+/// What the sort moves: an entry, the text it is sorted by, and its sort key at the current
+/// depth ([`chunk`]).
+#[derive(Clone, Copy)]
+struct Slot<'t> {
+    chunk: u64,
+    text: &'t [u8],
+    entry: u32,
+}
+
+/// Slots `start..end` share their first `depth` bytes and still need sorting.
 #[derive(Clone, Copy)]
 struct Task {
     start: usize,
@@ -153,85 +263,28 @@ struct Task {
     depth: usize,
 }
 
-impl Scratch {
-    fn with_capacity(largest: Size) -> Self {
-        Self {
-            entries: Vec::with_capacity(largest.count),
-            // Decoding never lengthens: normalized text is at most the raw bytes.
-            text: Vec::with_capacity(largest.bytes),
-            tasks: Vec::new(),
-        }
-    }
-
-    /// Sorts a run by its normalized keys, each group of equal keys by normalized values.
-    fn sort(&mut self, query: &[u8], run: &mut [Param]) {
-        let Self {
-            entries,
-            text,
-            tasks,
-        } = self;
-        entries.clear();
-        text.clear();
-        for param in run.iter() {
-            let view = param.view(query);
-            let start = text.len();
-            normalize(view.key, view.key_form, &KEY_ORDER, text);
-            let key_end = text.len();
-            normalize(view.value, view.value_form, &VALUE_ORDER, text);
-            // Offsets fit: the run is part of a query of at most MAX_QUERY_LEN bytes.
-            let at = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
-            entries.push(Entry {
-                chunk: 0,
-                start: at(start),
-                key_len: at(key_end - start),
-                value_len: at(text.len() - key_end),
-                param: *param,
-            });
-        }
-        sort_by_text(entries, text, Part::Key, tasks);
-        let mut start = 0;
-        while start < entries.len() {
-            let key = Part::Key.of(&entries[start], text);
-            let end = start
-                + entries[start..]
-                    .iter()
-                    .take_while(|e| Part::Key.of(e, text) == key)
-                    .count();
-            sort_by_text(&mut entries[start..end], text, Part::Value, tasks);
-            for (i, entry) in (start..end).zip(&entries[start..end]) {
-                run[i] = Param {
-                    repeats_key: i > start,
-                    ..entry.param
-                };
-            }
-            start = end;
-        }
-    }
-}
-
 /// Appends the decoded bytes of `raw`, each mapped through `order`.
-fn normalize(raw: &[u8], form: Form, order: &[u8; 256], out: &mut Vec<u8>) {
-    match form {
-        Form::Unreserved | Form::Plain => out.extend(raw.iter().map(|&b| order[usize::from(b)])),
-        Form::Escaped | Form::CanonicalEscaped => {
-            out.extend(Decoded::new(raw).map(|b| order[usize::from(b)]));
-        }
+fn normalize(raw: &[u8], order: &[u8; 256], out: &mut Vec<u8>) {
+    let mut blocks = DecodedBlocks::new(raw);
+    let mut scratch = [0u8; 64];
+    while let Some((decoded, _)) = blocks.next(&mut scratch) {
+        out.extend(decoded.iter().map(|&b| order[usize::from(b)]));
     }
 }
 
-/// Sorts `entries` by the byte order of one part of their normalized text: a most significant
-/// digit first sort whose digits are seven bytes, after skipping the prefix a whole group
-/// shares. Each byte of text is read about once by the prefix skip and once in a chunk; the
-/// chunk sorts cost n log n over all levels (a group splits before it goes a level deeper).
-fn sort_by_text(entries: &mut [Entry], text: &[u8], part: Part, tasks: &mut Vec<Task>) {
+/// Sorts `slots` by the byte order of their text: a most significant digit first sort whose
+/// digits are seven bytes, after skipping the prefix a whole group shares. Each byte of text
+/// is read about once by the prefix skip and once in a chunk; the chunk sorts cost n log n
+/// over all levels (a group splits before it goes a level deeper).
+fn sort_by_text(slots: &mut [Slot<'_>], tasks: &mut Vec<Task>) {
     tasks.clear();
     tasks.push(Task {
         start: 0,
-        end: entries.len(),
+        end: slots.len(),
         depth: 0,
     });
     while let Some(Task { start, end, depth }) = tasks.pop() {
-        let Some(group) = entries.get_mut(start..end) else {
+        let Some(group) = slots.get_mut(start..end) else {
             continue;
         };
         let Some((first, rest)) = group.split_first() else {
@@ -241,24 +294,23 @@ fn sort_by_text(entries: &mut [Entry], text: &[u8], part: Part, tasks: &mut Vec<
             continue;
         }
         // Every text of the group is at least `depth` long and agrees on those bytes.
-        let first = part.of(first, text).get(depth..).unwrap_or_default();
-        let mut shared = first;
-        for entry in rest {
-            let other = part.of(entry, text).get(depth..).unwrap_or_default();
+        let mut shared = first.text.get(depth..).unwrap_or_default();
+        for slot in rest {
+            let other = slot.text.get(depth..).unwrap_or_default();
             shared = &shared[..common_prefix_len(shared, other)];
             if shared.is_empty() {
                 break;
             }
         }
         let depth = depth + shared.len();
-        for entry in group.iter_mut() {
-            entry.chunk = chunk(part.of(entry, text), depth);
+        for slot in group.iter_mut() {
+            slot.chunk = chunk(slot.text, depth);
         }
-        group.sort_unstable_by_key(|e| e.chunk);
+        group.sort_unstable_by_key(|s| s.chunk);
         let mut i = 0;
         while i < group.len() {
             let chunk = group[i].chunk;
-            let equal = group[i..].iter().take_while(|e| e.chunk == chunk).count();
+            let equal = group[i..].iter().take_while(|s| s.chunk == chunk).count();
             // Equal chunks of texts that go on: sort them by what follows.
             if equal > 1 && chunk & 0xFF == 8 {
                 tasks.push(Task {
@@ -506,25 +558,19 @@ mod tests {
         assert_eq!(common_prefix_len(&a, &a), 100);
     }
 
-    /// `texts` sorted by [`sort_by_text`] (as keys), from the reverse of their order.
+    /// `texts` sorted by [`sort_by_text`], from the reverse of their order.
     fn sorted_by_text(texts: &[Vec<u8>]) -> Vec<Vec<u8>> {
-        let mut text = Vec::new();
-        let mut entries = Vec::new();
-        for t in texts.iter().rev() {
-            entries.push(Entry {
-                chunk: 0,
-                start: text.len() as u32,
-                key_len: t.len() as u32,
-                value_len: 0,
-                param: Param::EMPTY,
-            });
-            text.extend_from_slice(t);
-        }
-        sort_by_text(&mut entries, &text, Part::Key, &mut Vec::new());
-        entries
+        let mut slots: Vec<Slot<'_>> = texts
             .iter()
-            .map(|e| Part::Key.of(e, &text).to_vec())
-            .collect()
+            .rev()
+            .map(|text| Slot {
+                chunk: 0,
+                text,
+                entry: 0,
+            })
+            .collect();
+        sort_by_text(&mut slots, &mut Vec::new());
+        slots.iter().map(|s| s.text.to_vec()).collect()
     }
 
     #[test]
@@ -596,12 +642,9 @@ mod tests {
 
     fn normalized(raw: &str, order: &[u8; 256]) -> Vec<u8> {
         let mut out = Vec::new();
-        normalize(
-            raw.as_bytes(),
-            classify(raw.as_bytes(), 0).unwrap(),
-            order,
-            &mut out,
-        );
+        // Only validated components are normalized.
+        classify(raw.as_bytes(), 0).unwrap();
+        normalize(raw.as_bytes(), order, &mut out);
         out
     }
 
