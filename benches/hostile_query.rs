@@ -322,6 +322,26 @@ fn shapes(size: usize, many: usize) -> Vec<(&'static str, String)> {
     shapes
 }
 
+/// Ordinary queries (as `benches/canonical.rs` has them), for checking by instruction counts
+/// that they cost what they did: an iframe URL's, a one-parameter one, and 10 to 1,000
+/// parameters with `+` and an escape in every value.
+fn ordinary() -> Vec<(&'static str, String)> {
+    let params = |n: usize| {
+        (0..n)
+            .rev()
+            .map(|i| format!("p{i}=value+{i}%2C{}", i % 7))
+            .collect::<Vec<_>>()
+            .join("&")
+    };
+    vec![
+        ("iframe", "xdm_e=https%3A%2F%2Fexample.atlassian.net&xdm_c=channel-com.example.app__issue-panel&cp=&xdm_deprecated_addon_key_do_not_use=com.example.app&lic=active&cv=1001.0.0-SNAPSHOT&issueKey=PROJ-123&issueId=10001&projectKey=PROJ&projectId=10000&tz=Australia%2FSydney&loc=en-US&user_id=admin&jwt=x.y.z".to_owned()),
+        ("small", "param=value".to_owned()),
+        ("params-10", params(10)),
+        ("params-100", params(100)),
+        ("params-1000", params(1_000)),
+    ]
+}
+
 /// The sizes measured: (group name, bytes, parameters in the many-parameter shapes).
 const SIZES: [(&str, usize, usize); 2] = [
     ("hostile-query-512KiB", MAX_QUERY_LEN, MAX_PARAMS),
@@ -437,31 +457,66 @@ fn print_table(filter: &str) {
     }
 }
 
-/// `HOSTILE_QUERY_SHAPE=512KiB/shared-key-prefix`: canonicalizes the shapes whose name ends so
-/// `HOSTILE_QUERY_REPEAT` times (default once) and exits: for counting instructions under
-/// `valgrind --tool=callgrind --toggle-collect='*CanonicalRequest*from_target*'`, or CPU time
-/// (`perf stat -e task-clock`, less N repeats than more) where a shared machine makes wall
-/// times noisy.
-fn run_one(wanted: &str) {
-    let repeat: usize = std::env::var("HOSTILE_QUERY_REPEAT")
+/// This thread's CPU time in ns (Linux `schedstat`): unlike wall time, it leaves out the time
+/// other processes of a shared machine take.
+fn thread_cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
         .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(1);
-    for (group, size, many) in SIZES {
-        for (name, query) in shapes(size, many) {
-            if format!("{group}/{name}").ends_with(wanted) {
-                let target = format!("/p?{query}");
-                let mut qsh = None;
-                for _ in 0..repeat {
-                    qsh = Some(
-                        CanonicalRequest::from_target("GET", black_box(&target), None)
-                            .unwrap()
-                            .qsh(),
-                    );
-                }
-                let qsh = qsh.map(|q| q.to_string()).unwrap_or_default();
-                println!("{group}/{name} {} bytes qsh {qsh}", query.len());
+}
+
+/// `HOSTILE_QUERY_SHAPE=512KiB/shared-key-prefix`: for each shape whose `group/name` ends so,
+/// prints its size, its qsh, and the CPU time (ns) one canonicalization takes, averaged over
+/// at least a third of a second of CPU time (`HOSTILE_QUERY_REPEAT=n`: exactly n runs and no
+/// time, for counting instructions under `valgrind --tool=callgrind
+/// --toggle-collect='*CanonicalRequest*from_target*'`). For a busy machine, where wall times
+/// are noise; `notes/cpu_table.sh` turns it into ns per byte and ratios.
+fn run_one(wanted: &str) {
+    let repeat: Option<u64> = std::env::var("HOSTILE_QUERY_REPEAT")
+        .ok()
+        .and_then(|r| r.parse().ok());
+    let groups = SIZES
+        .iter()
+        .map(|&(group, size, many)| (group, shapes(size, many)))
+        .chain([("ordinary", ordinary())]);
+    for (group, shapes) in groups {
+        for (name, query) in shapes {
+            if !format!("{group}/{name}").ends_with(wanted) {
+                continue;
             }
+            let target = format!("/p?{query}");
+            let run = || {
+                CanonicalRequest::from_target("GET", black_box(&target), None)
+                    .unwrap()
+                    .qsh()
+            };
+            let qsh = run();
+            let mut cpu_per_run = f64::NAN;
+            match repeat {
+                Some(n) => (1..n).for_each(|_| {
+                    black_box(run());
+                }),
+                None => {
+                    let start = thread_cpu_ns().unwrap_or(0);
+                    let (mut runs, mut batch, mut spent) = (0u64, 1u64, 0u64);
+                    while spent < 300_000_000 {
+                        (0..batch).for_each(|_| {
+                            black_box(run());
+                        });
+                        runs += batch;
+                        batch *= 2;
+                        spent = thread_cpu_ns().unwrap_or(u64::MAX).saturating_sub(start);
+                    }
+                    cpu_per_run = spent as f64 / runs as f64;
+                }
+            }
+            println!(
+                "{group}/{name} {} bytes qsh {qsh} cpu_ns {cpu_per_run:.1}",
+                query.len()
+            );
         }
     }
 }

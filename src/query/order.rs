@@ -11,12 +11,14 @@
 
 use core::cmp::Ordering;
 
-use super::{is_unreserved, Decoded, DecodedBlocks, Form, Param, View, UNRESERVED};
+use super::{is_unreserved, unit_at, Decoded, DecodedBlocks, Form, Param, View, UNRESERVED};
 
 /// Sorts `params` (of the raw `query`) into canonical order and marks each parameter whose
 /// key equals the previous one's ([`Param::repeats_key`]).
 pub(super) fn sort(query: &[u8], params: &mut [Param]) {
-    sort_with(query, params, Size::is_cheap_to_compare);
+    if params.len() > 1 {
+        sort_with(query, params, Size::is_cheap_to_compare);
+    }
 }
 
 /// [`sort`], with runs that `is_cheap` sorted directly and the others by normalized text
@@ -440,6 +442,7 @@ fn key_rank(byte: u8) -> u16 {
 
 /// The ranks of a key's first 7 decoded bytes, 9 bits each, missing bytes as 0. Keys whose
 /// prefixes differ sort as their prefixes do; equal prefixes need the full comparison.
+#[inline]
 pub(super) fn key_prefix(raw: &[u8], form: Form) -> u64 {
     fn pack(mut bytes: impl Iterator<Item = u8>) -> u64 {
         (0..7).fold(0u64, |prefix, _| {
@@ -447,7 +450,15 @@ pub(super) fn key_prefix(raw: &[u8], form: Form) -> u64 {
         })
     }
     match form {
-        Form::Escaped | Form::CanonicalEscaped => pack(Decoded::new(raw)),
+        Form::Escaped | Form::CanonicalEscaped => {
+            // Branch-free unit by unit: hostile keys are escapes and plain bytes at random.
+            let mut i = 0;
+            pack(core::iter::from_fn(|| {
+                let (byte, width) = unit_at(raw, i)?;
+                i += width;
+                Some(byte)
+            }))
+        }
         _ => pack(raw.iter().copied()),
     }
 }
@@ -701,6 +712,17 @@ mod tests {
                     normalized(&value_a, &VALUE_ORDER).cmp(&normalized(&value_b, &VALUE_ORDER))
                 });
             prop_assert_eq!(fast, general);
+            // Key prefixes that differ order the parameters as the full comparison does.
+            let (a, b) = (view(&key_a, &value_a), view(&key_b, &value_b));
+            let prefixes = key_prefix(a.key, a.key_form).cmp(&key_prefix(b.key, b.key_form));
+            if prefixes != Ordering::Equal {
+                prop_assert_eq!(prefixes, general);
+            }
+            let decoded_prefix = |key: &str| {
+                let mut ranks = Decoded::new(key.as_bytes()).map(key_rank);
+                (0..7).fold(0u64, |p, _| (p << 9) | u64::from(ranks.next().unwrap_or(0)))
+            };
+            prop_assert_eq!(key_prefix(a.key, a.key_form), decoded_prefix(&key_a));
         }
 
         /// Sorting every run by normalized text gives the canonical query that comparing
