@@ -8,7 +8,7 @@
 mod order;
 
 use crate::error::Error;
-use crate::extract::QueryToken;
+use crate::extract::{is_jwt_key, QueryToken};
 use crate::find::find_byte;
 use crate::qsh::Sink;
 
@@ -181,11 +181,7 @@ pub(crate) fn parse_into<'q>(
             None => (piece, &piece[piece.len()..], end),
         };
         let key_form = classify(key, offset)?;
-        let is_jwt = match key_form {
-            Form::Escaped | Form::CanonicalEscaped => decoded_eq(key, b"jwt"),
-            _ => key == b"jwt",
-        };
-        if is_jwt {
+        if is_jwt_key(key) {
             // Dropped, but still a request the product could have parsed.
             if has_escape(value) {
                 validate(value, value_offset)?;
@@ -692,10 +688,6 @@ fn hex_value(c: u8) -> Option<u8> {
         b'A'..=b'F' => Some(c - b'A' + 10),
         _ => None,
     }
-}
-
-fn decoded_eq(raw: &[u8], expected: &[u8]) -> bool {
-    Decoded::new(raw).eq(expected.iter().copied())
 }
 
 /// The decoded bytes of a validated raw component.
