@@ -70,12 +70,13 @@ pub fn token_from_query(query: &str) -> Result<Option<&str>, Error> {
 ///
 /// The one definition: the canonical request drops this parameter and takes its value as the
 /// token, and [`token_from_query`] looks for the same one.
+#[inline]
 pub(crate) fn is_jwt_key(raw: &[u8]) -> bool {
     // `jwt` with every byte escaped is 9 bytes; a key without `%` is its own decoding (a `+`
     // would decode to a space, never to `jwt`).
     raw == b"jwt"
         || (raw.len() <= 9
-            && raw.contains(&b'%')
+            && raw.iter().any(|&b| b == b'%')
             && percent_encoding::percent_decode(raw).eq(b"jwt".iter().copied()))
 }
 

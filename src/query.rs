@@ -598,6 +598,7 @@ fn validate(raw: &[u8], offset: usize) -> Result<bool, Error> {
 
 /// [`ascii_escapes_canonical`] escape by escape, for components too short for blocks of 64
 /// to pay (a few dozen bytes cost a few dozen branches at most).
+#[inline(always)]
 fn short_ascii_escapes_canonical(raw: &[u8]) -> Option<bool> {
     let mut canonical = true;
     let mut i = 0;

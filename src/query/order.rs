@@ -444,6 +444,7 @@ fn key_rank(byte: u8) -> u16 {
 /// prefixes differ sort as their prefixes do; equal prefixes need the full comparison.
 #[inline]
 pub(super) fn key_prefix(raw: &[u8], form: Form) -> u64 {
+    #[inline(always)]
     fn pack(mut bytes: impl Iterator<Item = u8>) -> u64 {
         (0..7).fold(0u64, |prefix, _| {
             (prefix << 9) | bytes.next().map_or(0, |b| u64::from(key_rank(b)))
