@@ -76,7 +76,7 @@ pub(crate) fn is_jwt_key(raw: &[u8]) -> bool {
     // would decode to a space, never to `jwt`).
     raw == b"jwt"
         || (raw.len() <= 9
-            && raw.iter().any(|&b| b == b'%')
+            && raw.contains(&b'%')
             && percent_encoding::percent_decode(raw).eq(b"jwt".iter().copied()))
 }
 
