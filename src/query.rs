@@ -581,25 +581,40 @@ fn has_escape(raw: &[u8]) -> bool {
 /// already in canonical form ([`Form::CanonicalEscaped`]; `false` when unsure).
 ///
 /// `raw` is a slice of a `&str` cut at ASCII bytes, so it is UTF-8 already; escapes of ASCII
-/// bytes (`%3A`, `+`) replace ASCII with ASCII and keep it so. Only an escape of a byte of
-/// 0x80 or above, or a broken escape, needs the full check, which also finds the first
-/// error in text order.
+/// bytes (`%3A`, `+`) replace ASCII with ASCII and keep it so. Escapes of bytes of 0x80 or
+/// above need the decoded text checked; an error needs the check unit by unit, which finds
+/// the first error in text order.
 fn validate(raw: &[u8], offset: usize) -> Result<bool, Error> {
-    let checked = if raw.len() < 64 {
-        short_ascii_escapes_canonical(raw)
+    let short = raw.len() < 64;
+    let escapes = if short {
+        short_escapes(raw)
     } else {
-        ascii_escapes_canonical(raw)
+        escapes(raw)
     };
-    match checked {
-        Some(canonical) => Ok(canonical),
-        None => validate_in_order(raw, offset).map(|()| false),
+    match escapes {
+        Escapes::Ascii { canonical } => Ok(canonical),
+        Escapes::NonAscii if !short && decodes_to_utf8(raw) => Ok(false),
+        // Something is wrong: find the first error in text order.
+        Escapes::NonAscii | Escapes::Malformed => validate_in_order(raw, offset).map(|()| false),
     }
 }
 
-/// [`ascii_escapes_canonical`] escape by escape, for components too short for blocks of 64
-/// to pay (a few dozen bytes cost a few dozen branches at most).
+/// What the `%` escapes of a component are.
+enum Escapes {
+    /// All well formed, all of ASCII bytes (which keep the text UTF-8); and whether the
+    /// component is in canonical form.
+    Ascii { canonical: bool },
+    /// Some of bytes of 0x80 or above, so the decoded text may not be UTF-8 (all well formed,
+    /// except that [`short_escapes`] stops looking at the first).
+    NonAscii,
+    /// Some `%` not followed by two hex digits.
+    Malformed,
+}
+
+/// [`escapes`] escape by escape, for components too short for blocks of 64 to pay (a few
+/// dozen bytes cost a few dozen branches at most).
 #[inline(always)]
-fn short_ascii_escapes_canonical(raw: &[u8]) -> Option<bool> {
+fn short_escapes(raw: &[u8]) -> Escapes {
     let mut canonical = true;
     let mut i = 0;
     while i < raw.len() {
@@ -608,41 +623,77 @@ fn short_ascii_escapes_canonical(raw: &[u8]) -> Option<bool> {
             i += 1;
             continue;
         }
-        let byte = hex_pair(raw, i).filter(|&byte| byte < 0x80)?;
-        canonical &= escape_is_canonical(raw, i, byte);
+        match hex_pair(raw, i) {
+            None => return Escapes::Malformed,
+            // Short components are checked unit by unit from here (see `validate`), which
+            // also finds any malformed escape after this one.
+            Some(byte) if byte >= 0x80 => return Escapes::NonAscii,
+            Some(byte) => canonical &= escape_is_canonical(raw, i, byte),
+        }
         i += 3;
     }
-    Some(canonical)
+    Escapes::Ascii { canonical }
 }
 
-/// If every `%` of `raw` starts a well-formed escape of an ASCII byte, whether `raw` is in
-/// canonical form; `None` if some escape is broken or of a byte of 0x80 or above.
-///
-/// Looks at every byte as the possible start of an escape, 64 at a time and by arithmetic
-/// only, so that the loop vectorizes and a random mix of escapes and plain bytes costs no
-/// mispredictions. Hex digits are unreserved, so judging the digits of an escape as plain
-/// bytes changes nothing.
-fn ascii_escapes_canonical(raw: &[u8]) -> Option<bool> {
-    let mut broken = false;
-    let mut canonical = true;
+/// The [`Escapes`] of a component, looking at every byte as the possible start of an escape,
+/// 64 at a time and by arithmetic only, so that the loop vectorizes and a random mix of
+/// escapes and plain bytes costs no mispredictions. Hex digits are unreserved, so judging the
+/// digits of an escape as plain bytes changes nothing.
+fn escapes(raw: &[u8]) -> Escapes {
+    let (mut malformed, mut non_ascii, mut canonical) = (false, false, true);
     let mut pos = 0;
     while pos < raw.len() {
         let window = Window::at(raw, pos);
         for j in 0..64 {
             let [_, _, c, hi, lo] = window.lane(j);
             let percent = c == b'%';
+            let hex = |d: u8| {
+                (d.wrapping_sub(b'0') < 10)
+                    | (d.wrapping_sub(b'A') < 6)
+                    | (d.wrapping_sub(b'a') < 6)
+            };
+            malformed |= percent & !(hex(hi) & hex(lo));
+            // `%0X` to `%7X` are escapes of ASCII bytes; `%8X` to `%FX` are not.
             let hi_value = hi.wrapping_sub(b'0');
+            non_ascii |= percent & (hi_value >= 8);
             let lo_upper = (lo.wrapping_sub(b'0') < 10) | (lo.wrapping_sub(b'A') < 6);
-            let lo_hex = lo_upper | (lo.wrapping_sub(b'a') < 6);
-            // `%0X` to `%7X`: an escape of an ASCII byte.
-            broken |= percent & !((hi_value < 8) & lo_hex);
             let byte = (hi_value << 4) | hex_digit_value(lo);
             let canonical_escape = lo_upper & !unreserved(byte);
             canonical &= (percent & canonical_escape) | (!percent & unreserved(c));
         }
         pos += 64;
     }
-    (!broken).then_some(canonical)
+    if malformed {
+        Escapes::Malformed
+    } else if non_ascii {
+        Escapes::NonAscii
+    } else {
+        Escapes::Ascii { canonical }
+    }
+}
+
+/// Whether a component whose escapes are all well formed decodes to UTF-8: decoded block by
+/// block and checked by the standard library, a character cut by the end of a block carried
+/// into the next.
+fn decodes_to_utf8(raw: &[u8]) -> bool {
+    let mut blocks = DecodedBlocks::new(raw);
+    let mut scratch = [0u8; 64];
+    let mut text = [0u8; 64 + 3];
+    let mut carried = 0;
+    while let Some((decoded, _)) = blocks.next(&mut scratch) {
+        let len = carried + decoded.len();
+        text[carried..len].copy_from_slice(decoded);
+        carried = match core::str::from_utf8(&text[..len]) {
+            Ok(_) => 0,
+            // Cut short by the end of the block (at most 3 bytes of one character).
+            Err(error) if error.error_len().is_none() => {
+                text.copy_within(error.valid_up_to()..len, 0);
+                len - error.valid_up_to()
+            }
+            Err(_) => return false,
+        };
+    }
+    carried == 0
 }
 
 /// [`validate`], decoding every unit and checking the UTF-8 of the result as it goes.
@@ -852,6 +903,42 @@ mod tests {
             canonical_query("%FF=1"),
             Err(Error::InvalidUtf8 { offset: 0 })
         );
+    }
+
+    #[test]
+    fn long_components_are_as_strict_as_short_ones() {
+        // Past 64 bytes escapes are judged block by block: the same errors at the same
+        // offsets, wherever in a block (or across two) the culprit sits.
+        for pad in [60, 61, 62, 63, 64, 100] {
+            let ascii = "%41".repeat(pad / 3) + &"a".repeat(pad % 3);
+            let query = |tail: &str| format!("k=1&v={ascii}{tail}");
+            let at = 6 + ascii.len();
+            assert_eq!(
+                canonical_query(&query("%80")),
+                Err(Error::InvalidUtf8 { offset: 6 }),
+                "{pad}"
+            );
+            assert_eq!(
+                canonical_query(&query("%C3")),
+                Err(Error::InvalidUtf8 { offset: 6 }),
+                "{pad}"
+            );
+            assert_eq!(
+                canonical_query(&query("%C3%A9%E2%82%AC%F0%9F%98%80")),
+                Ok(format!(
+                    "k=1&v={}%C3%A9%E2%82%AC%F0%9F%98%80",
+                    "A".repeat(pad / 3) + &"a".repeat(pad % 3)
+                )),
+                "{pad}"
+            );
+            for broken in ["%", "%4", "%zz", "%4g"] {
+                assert_eq!(
+                    canonical_query(&query(broken)),
+                    Err(Error::InvalidPercentEncoding { offset: at }),
+                    "{pad} {broken}"
+                );
+            }
+        }
     }
 
     #[test]
