@@ -72,12 +72,25 @@ pub fn token_from_query(query: &str) -> Result<Option<&str>, Error> {
 /// token, and [`token_from_query`] looks for the same one.
 #[inline]
 pub(crate) fn is_jwt_key(raw: &[u8]) -> bool {
-    // `jwt` with every byte escaped is 9 bytes; a key without `%` is its own decoding (a `+`
-    // would decode to a space, never to `jwt`).
-    raw == b"jwt"
-        || (raw.len() <= 9
-            && raw.contains(&b'%')
-            && percent_encoding::percent_decode(raw).eq(b"jwt".iter().copied()))
+    // Decodes at most three units, as the query decodes them: `%XX` is the byte, a `%` not
+    // followed by two hex digits is itself, and a `+` (a space) never matches.
+    let hex = |c: u8| char::from(c).to_digit(16);
+    let mut rest = raw;
+    for expected in *b"jwt" {
+        let (byte, width) = match *rest {
+            [b'%', hi, lo, ..] => match (hex(hi), hex(lo)) {
+                (Some(hi), Some(lo)) => ((hi * 16 + lo) as u8, 3),
+                _ => (b'%', 1),
+            },
+            [byte, ..] => (byte, 1),
+            [] => return false,
+        };
+        if byte != expected {
+            return false;
+        }
+        rest = &rest[width..];
+    }
+    rest.is_empty()
 }
 
 /// The `jwt` parameters of a query, taken one by one: by [`token_from_query`], and by the
@@ -152,6 +165,8 @@ pub(crate) fn choose_token<'a>(
 
 #[cfg(test)]
 mod tests {
+    use proptest::strategy::Strategy as _;
+
     use super::is_jwt_key;
 
     #[test]
@@ -174,6 +189,25 @@ mod tests {
         ];
         for key in not_named {
             assert!(!is_jwt_key(key.as_bytes()), "{key}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The rule is "decodes to `jwt`", as `percent_encoding` decodes (which leaves `+` and
+        /// broken escapes as they are, and neither can be part of `jwt`).
+        #[test]
+        fn the_rule_is_decoding_to_jwt(
+            key in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "j", "w", "t", "J", "%", "6", "A", "a", "7", "4", "+", "%6A", "%6a", "%77",
+                    "%74", "%4A", "%", "z",
+                ]),
+                0..6,
+            ).prop_map(|pieces: Vec<&str>| pieces.concat()),
+        ) {
+            let decodes_to_jwt =
+                percent_encoding::percent_decode(key.as_bytes()).eq(b"jwt".iter().copied());
+            proptest::prop_assert_eq!(is_jwt_key(key.as_bytes()), decodes_to_jwt, "{}", key);
         }
     }
 }
