@@ -44,8 +44,7 @@ pub fn token_from_authorization(value: &str) -> Result<&str, Error> {
 /// [`Error::ConflictingTokens`] when two `jwt` parameters differ.
 pub fn token_from_query(query: &str) -> Result<Option<&str>, Error> {
     let mut found = QueryToken::Absent;
-    // One pass over the pieces (`find_byte` skips the long token value quickly); only a key
-    // that is `jwt` or has a `%` escape can decode to `jwt`.
+    // One pass over the pieces (`find_byte` skips the long token value quickly).
     let bytes = query.as_bytes();
     let mut start = 0;
     while start <= query.len() {
@@ -57,14 +56,41 @@ pub fn token_from_query(query: &str) -> Result<Option<&str>, Error> {
             continue;
         };
         let (key, value) = (&piece[..eq], &piece[eq + 1..]);
-        let is_jwt = key == "jwt"
-            || (key.bytes().any(|b| b == b'%')
-                && percent_encoding::percent_decode_str(key).eq(b"jwt".iter().copied()));
-        if is_jwt {
+        if is_jwt_key(key.as_bytes()) {
             found.take(value);
         }
     }
     found.get()
+}
+
+/// Whether a raw (percent-encoded) query key names the `jwt` parameter: it decodes to exactly
+/// `jwt`, in lower case. Escapes count (`%6Awt`, `%6awt`, `j%77t` all name it), a `+` is a
+/// space (`jwt+` does not), other cases do not (`JWT` is an ordinary parameter, signed like
+/// any other).
+///
+/// The one definition: the canonical request drops this parameter and takes its value as the
+/// token, and [`token_from_query`] looks for the same one.
+#[inline]
+pub(crate) fn is_jwt_key(raw: &[u8]) -> bool {
+    // Decodes at most three units, as the query decodes them: `%XX` is the byte, a `%` not
+    // followed by two hex digits is itself, and a `+` (a space) never matches.
+    let hex = |c: u8| char::from(c).to_digit(16);
+    let mut rest = raw;
+    for expected in *b"jwt" {
+        let (byte, width) = match *rest {
+            [b'%', hi, lo, ..] => match (hex(hi), hex(lo)) {
+                (Some(hi), Some(lo)) => ((hi * 16 + lo) as u8, 3),
+                _ => (b'%', 1),
+            },
+            [byte, ..] => (byte, 1),
+            [] => return false,
+        };
+        if byte != expected {
+            return false;
+        }
+        rest = &rest[width..];
+    }
+    rest.is_empty()
 }
 
 /// The `jwt` parameters of a query, taken one by one: by [`token_from_query`], and by the
@@ -134,5 +160,54 @@ pub(crate) fn choose_token<'a>(
         (Some(h), Some(q)) if h != q => Err(Error::ConflictingTokens),
         (Some(token), _) | (None, Some(token)) => Ok(token),
         (None, None) => Err(Error::MissingToken),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::strategy::Strategy as _;
+
+    use super::is_jwt_key;
+
+    #[test]
+    fn one_rule_names_the_jwt_parameter() {
+        let named = [
+            "jwt",
+            "%6Awt",
+            "%6awt",
+            "j%77t",
+            "jw%74",
+            "%6A%77%74",
+            "%6a%77%74",
+        ];
+        for key in named {
+            assert!(is_jwt_key(key.as_bytes()), "{key}");
+        }
+        let not_named = [
+            "", "JWT", "Jwt", "jwt+", "+jwt", "jw", "jwtx", "xjwt", "%4Awt", "jwt%20", "j%77",
+            "%6Awt%", "%%6Awt", "jw%7", "jwt=",
+        ];
+        for key in not_named {
+            assert!(!is_jwt_key(key.as_bytes()), "{key}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The rule is "decodes to `jwt`", as `percent_encoding` decodes (which leaves `+` and
+        /// broken escapes as they are, and neither can be part of `jwt`).
+        #[test]
+        fn the_rule_is_decoding_to_jwt(
+            key in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "j", "w", "t", "J", "%", "6", "A", "a", "7", "4", "+", "%6A", "%6a", "%77",
+                    "%74", "%4A", "%", "z",
+                ]),
+                0..6,
+            ).prop_map(|pieces: Vec<&str>| pieces.concat()),
+        ) {
+            let decodes_to_jwt =
+                percent_encoding::percent_decode(key.as_bytes()).eq(b"jwt".iter().copied());
+            proptest::prop_assert_eq!(is_jwt_key(key.as_bytes()), decodes_to_jwt, "{}", key);
+        }
     }
 }

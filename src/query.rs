@@ -5,10 +5,10 @@
 //! and so is the canonical encoding (unreserved bytes kept, every other byte `%XX`), so keys
 //! and values are compared and written by streaming over the raw text.
 
-use core::cmp::Ordering;
+mod order;
 
 use crate::error::Error;
-use crate::extract::QueryToken;
+use crate::extract::{is_jwt_key, QueryToken};
 use crate::find::find_byte;
 use crate::qsh::Sink;
 
@@ -34,6 +34,8 @@ pub(crate) struct Param {
     value_end: u32,
     key_form: Form,
     value_form: Form,
+    /// Once sorted: the key equals the previous parameter's, so only `,value` is written.
+    repeats_key: bool,
 }
 
 impl Param {
@@ -44,6 +46,7 @@ impl Param {
         value_end: 0,
         key_form: Form::Unreserved,
         value_form: Form::Unreserved,
+        repeats_key: false,
     };
 
     fn view<'q>(&self, query: &'q [u8]) -> View<'q> {
@@ -178,11 +181,7 @@ pub(crate) fn parse_into<'q>(
             None => (piece, &piece[piece.len()..], end),
         };
         let key_form = classify(key, offset)?;
-        let is_jwt = match key_form {
-            Form::Escaped | Form::CanonicalEscaped => decoded_eq(key, b"jwt"),
-            _ => key == b"jwt",
-        };
-        if is_jwt {
+        if is_jwt_key(key) {
             // Dropped, but still a request the product could have parsed.
             if has_escape(value) {
                 validate(value, value_offset)?;
@@ -195,134 +194,34 @@ pub(crate) fn parse_into<'q>(
         }
         let value_form = classify(value, value_offset)?;
         params.push(Param {
-            key_prefix: key_prefix(key, key_form),
+            key_prefix: order::key_prefix(key, key_form),
             key_start: at(offset),
             key_end: at(offset + key.len()),
             value_end: at(value_offset + value.len()),
             key_form,
             value_form,
+            repeats_key: false,
         });
     }
-    params.as_mut_slice().sort_unstable_by(|a, b| {
-        a.key_prefix
-            .cmp(&b.key_prefix)
-            .then_with(|| compare(a.view(bytes), b.view(bytes)))
-    });
+    order::sort(bytes, params.as_mut_slice());
     Ok(token)
 }
 
 /// Writes `k1=v1,v2&k2=v3...` for the parameters of `query` sorted by [`parse_into`].
 pub(crate) fn write(query: &str, params: &[Param], out: &mut impl Sink) {
     let query = query.as_bytes();
-    let mut previous: Option<(u64, View<'_>)> = None;
-    for param in params {
-        let prefix = param.key_prefix;
-        let param = param.view(query);
-        // Equal keys have equal prefixes, so most neighbours differ without a byte compared.
-        let same_key = previous.is_some_and(|(previous_prefix, prev)| {
-            previous_prefix == prefix
-                && (prev.key == param.key || compare_keys(prev, param) == Ordering::Equal)
-        });
-        if same_key {
+    for (i, param) in params.iter().enumerate() {
+        let view = param.view(query);
+        if param.repeats_key {
             out.put_byte(b',');
         } else {
-            if previous.is_some() {
+            if i > 0 {
                 out.put_byte(b'&');
             }
-            write_component(param.key, param.key_form, out);
+            write_component(view.key, view.key_form, out);
             out.put_byte(b'=');
         }
-        write_component(param.value, param.value_form, out);
-        previous = Some((prefix, param));
-    }
-}
-
-/// The product's order: by percent-encoded key (byte order), then by decoded value in UTF-16
-/// code unit order (Java `String.compareTo`).
-fn compare(a: View<'_>, b: View<'_>) -> Ordering {
-    compare_keys(a, b).then_with(|| compare_values(a, b))
-}
-
-/// Byte order of the encoded keys, computed on decoded bytes: an encoded byte starts with
-/// `%` (0x25), which sorts before every unreserved character, and `%XX` with upper-case hex
-/// sorts like the byte itself. So rank = (unreserved?, byte).
-fn compare_keys(a: View<'_>, b: View<'_>) -> Ordering {
-    let rank = key_rank;
-    match a.key_form.max(b.key_form) {
-        Form::Unreserved => bytewise(a.key, b.key),
-        Form::Plain => a
-            .key
-            .iter()
-            .map(|&x| rank(x))
-            .cmp(b.key.iter().map(|&x| rank(x))),
-        Form::Escaped | Form::CanonicalEscaped => Decoded::new(a.key)
-            .map(rank)
-            .cmp(Decoded::new(b.key).map(rank)),
-    }
-}
-
-/// A decoded key byte's place in the encoded order: an encoded byte starts with `%` (0x25),
-/// which sorts before every unreserved character, and `%XX` with upper-case hex sorts like
-/// the byte itself. So rank = (unreserved?, byte), 9 bits.
-fn key_rank(byte: u8) -> u16 {
-    (u16::from(is_unreserved(byte)) << 8) | u16::from(byte)
-}
-
-/// The ranks of a key's first 7 decoded bytes, 9 bits each, missing bytes as 0. Keys whose
-/// prefixes differ sort as their prefixes do; equal prefixes need the full comparison.
-fn key_prefix(raw: &[u8], form: Form) -> u64 {
-    fn pack(mut bytes: impl Iterator<Item = u8>) -> u64 {
-        (0..7).fold(0u64, |prefix, _| {
-            (prefix << 9) | bytes.next().map_or(0, |b| u64::from(key_rank(b)))
-        })
-    }
-    match form {
-        Form::Escaped | Form::CanonicalEscaped => pack(Decoded::new(raw)),
-        _ => pack(raw.iter().copied()),
-    }
-}
-
-/// Byte order of two short slices, inline (a `memcmp` call costs more than these keys).
-fn bytewise(a: &[u8], b: &[u8]) -> Ordering {
-    match a.iter().zip(b).find(|(x, y)| x != y) {
-        Some((x, y)) => x.cmp(y),
-        None => a.len().cmp(&b.len()),
-    }
-}
-
-/// UTF-16 order on valid UTF-8: byte order, except that a character U+E000..=U+FFFF (lead
-/// byte EE or EF) sorts after a supplementary character (lead F0..=F4, a surrogate pair in
-/// UTF-16). Anywhere else the first differing byte decides exactly as in code point order.
-fn compare_values(a: View<'_>, b: View<'_>) -> Ordering {
-    if a.value_form.max(b.value_form) < Form::Escaped {
-        return match a.value.iter().zip(b.value).position(|(x, y)| x != y) {
-            Some(i) => utf16_byte_order(a.value[i], b.value[i]),
-            None => a.value.len().cmp(&b.value.len()),
-        };
-    }
-    let mut a = Decoded::new(a.value);
-    let mut b = Decoded::new(b.value);
-    loop {
-        match (a.next(), b.next()) {
-            (None, None) => return Ordering::Equal,
-            (None, Some(_)) => return Ordering::Less,
-            (Some(_), None) => return Ordering::Greater,
-            (Some(x), Some(y)) if x == y => {}
-            (Some(x), Some(y)) => return utf16_byte_order(x, y),
-        }
-    }
-}
-
-/// The order of two UTF-8 strings whose first difference is the bytes `x` ≠ `y`.
-fn utf16_byte_order(x: u8, y: u8) -> Ordering {
-    let high_bmp = |c: u8| matches!(c, 0xEE | 0xEF);
-    let supplementary = |c: u8| matches!(c, 0xF0..=0xF4);
-    if high_bmp(x) && supplementary(y) {
-        Ordering::Greater
-    } else if supplementary(x) && high_bmp(y) {
-        Ordering::Less
-    } else {
-        x.cmp(&y)
+        write_component(view.value, view.value_form, out);
     }
 }
 
@@ -346,19 +245,38 @@ fn is_unreserved(b: u8) -> bool {
 /// Writes the canonical encoding of a raw component: decoded, then every byte but the
 /// unreserved ones as `%XX` (upper-case hex).
 fn write_component(raw: &[u8], form: Form, out: &mut impl Sink) {
-    if form == Form::Unreserved || form == Form::CanonicalEscaped {
-        out.put(raw);
-        return;
+    match form {
+        Form::Unreserved | Form::CanonicalEscaped => out.put(raw),
+        // Short (`a+b`), or not long with a few bytes to rewrite (`x%2Cy`): unit by unit,
+        // which is fastest when the branches are predictable. Anything else, including text
+        // mixing escapes and plain bytes at random: block by block, without such branches.
+        Form::Plain | Form::Escaped
+            if raw.len() < 16 || (raw.len() < 64 && !rewrites_more_than(raw, 4)) =>
+        {
+            write_short(raw, form, out);
+        }
+        Form::Plain | Form::Escaped => write_encoded(raw, out),
     }
+}
+
+/// Whether more than `n` bytes of `raw` are not written as they are (every byte but the
+/// unreserved ones: escapes, `+`, reserved and non-ASCII bytes).
+fn rewrites_more_than(raw: &[u8], n: usize) -> bool {
+    raw.iter().filter(|&&b| !is_unreserved(b)).nth(n).is_some()
+}
+
+/// [`write_component`] for the short components of ordinary requests: runs already in
+/// canonical form (unreserved bytes, upper-case escapes of bytes that stay escaped, as in
+/// `https%3A%2F%2F`) go out in one piece, anything else unit by unit.
+fn write_short(raw: &[u8], form: Form, out: &mut impl Sink) {
+    let escapes = form == Form::Escaped;
     let mut i = 0;
     while i < raw.len() {
-        // Pass through in one piece the runs that are already canonical: unreserved bytes and
-        // upper-case escapes of bytes that stay escaped (`%3A%2F%2F` in a URL value).
         let run_start = i;
         while let Some(&b) = raw.get(i) {
             if is_unreserved(b) {
                 i += 1;
-            } else if form == Form::Escaped && b == b'%' && is_canonical_escape(raw, i) {
+            } else if escapes && b == b'%' && is_canonical_escape(raw, i) {
                 i += 3;
             } else {
                 break;
@@ -369,8 +287,8 @@ fn write_component(raw: &[u8], form: Form, out: &mut impl Sink) {
             continue;
         }
         let (byte, width) = match raw[i] {
-            b'+' if form == Form::Escaped => (b' ', 1),
-            b'%' if form == Form::Escaped => match hex_pair(raw, i) {
+            b'+' if escapes => (b' ', 1),
+            b'%' if escapes => match hex_pair(raw, i) {
                 Some(byte) => (byte, 3),
                 // `parse` already rejected this; encode the `%` itself rather than panic.
                 None => (b'%', 1),
@@ -380,10 +298,237 @@ fn write_component(raw: &[u8], form: Form, out: &mut impl Sink) {
         if is_unreserved(byte) {
             out.put_byte(byte);
         } else {
-            out.put(percent_encoding::percent_encode_byte(byte).as_bytes());
+            out.put(&ENCODED[usize::from(byte)][..3]);
         }
         i += width;
     }
+}
+
+/// Whether the `%` at `percent` starts an escape the canonical encoding writes the same way:
+/// upper-case hex, of a byte that is not unreserved.
+fn is_canonical_escape(raw: &[u8], percent: usize) -> bool {
+    hex_pair(raw, percent).is_some_and(|byte| escape_is_canonical(raw, percent, byte))
+}
+
+/// [`is_canonical_escape`] for an escape already decoded to `byte`.
+fn escape_is_canonical(raw: &[u8], percent: usize, byte: u8) -> bool {
+    let upper_hex = |i: usize| matches!(raw.get(i), Some(b'0'..=b'9' | b'A'..=b'F'));
+    upper_hex(percent + 1) && upper_hex(percent + 2) && !is_unreserved(byte)
+}
+
+/// Each byte's canonical encoding: itself if unreserved, else `%XX` (upper-case hex); the
+/// first three bytes hold it (padded), the fourth its length.
+const ENCODED: [[u8; 4]; 256] = {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut table = [[0u8; 4]; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = if UNRESERVED[b] {
+            [b as u8, 0, 0, 1]
+        } else {
+            [b'%', HEX[b >> 4], HEX[b & 15], 3]
+        };
+        b += 1;
+    }
+    table
+};
+
+/// Writes the canonical encoding of the decoded bytes of a validated component.
+fn write_encoded(raw: &[u8], out: &mut impl Sink) {
+    let mut blocks = DecodedBlocks::new(raw);
+    let mut scratch = [0u8; 64];
+    let mut buf = [0u8; 3 * 64];
+    while let Some((decoded, all_unreserved)) = blocks.next(&mut scratch) {
+        if all_unreserved {
+            out.put(decoded);
+            continue;
+        }
+        // Every byte the same few instructions, escaped or not: no branch to mispredict.
+        let mut len = 0;
+        for &byte in decoded {
+            let encoded = &ENCODED[usize::from(byte)];
+            buf[len..len + 3].copy_from_slice(&encoded[..3]);
+            len += usize::from(encoded[3]);
+        }
+        out.put(&buf[..len]);
+    }
+}
+
+/// The decoded bytes of a validated raw component (`+` is a space, `%XX` the byte), 64 raw
+/// bytes at a time.
+///
+/// A block without `%` or `+` is its own decoding. Any other block is decoded at every
+/// position as if a unit started there, by arithmetic that vectorizes, and the positions that
+/// do start a unit (those not one or two bytes after a `%`) are kept by a branch-free
+/// compaction. So neither long escaped text nor a random mix of escapes and plain bytes costs
+/// a branch per byte.
+struct DecodedBlocks<'a> {
+    raw: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> DecodedBlocks<'a> {
+    fn new(raw: &'a [u8]) -> Self {
+        Self { raw, pos: 0 }
+    }
+
+    /// The decoded bytes of the units that start in the next 64 raw bytes (the raw bytes
+    /// themselves, or in `scratch`) and whether they are all unreserved (`false` when
+    /// unsure); `None` at the end.
+    fn next<'s>(&mut self, scratch: &'s mut [u8; 64]) -> Option<(&'s [u8], bool)>
+    where
+        'a: 's,
+    {
+        let rest = self.raw.get(self.pos..).unwrap_or_default();
+        let len = rest.len().min(64);
+        let block = rest.get(..len).filter(|b| !b.is_empty())?;
+        // Separate reductions, each of which vectorizes.
+        let escapes = block
+            .iter()
+            .fold(0u8, |any, &b| any | u8::from((b == b'%') | (b == b'+')));
+        if escapes == 0 {
+            let reserved = block
+                .iter()
+                .fold(0u8, |any, &b| any | u8::from(!unreserved(b)));
+            self.pos += len;
+            return Some((block, reserved == 0));
+        }
+        if len < 16 {
+            // A few last bytes: unit by unit costs less than a window of 64.
+            let mut n = 0;
+            let mut i = self.pos;
+            while let Some((byte, width)) = unit_at(self.raw, i) {
+                scratch[n & 63] = byte;
+                n += 1;
+                i += width;
+            }
+            self.pos = i;
+            return Some((scratch.get(..n).unwrap_or_default(), false));
+        }
+        // The block starts a unit, so neither byte before it is a `%`.
+        let window = Window::at(self.raw, self.pos);
+        let mut decoded = [0u8; 64];
+        let mut starts = [0u8; 64];
+        for (j, (d, start)) in decoded.iter_mut().zip(&mut starts).enumerate() {
+            let [p2, p1, c, hi, lo] = window.lane(j);
+            let escaped = (hex_digit_value(hi) << 4) | hex_digit_value(lo);
+            let percent = 0u8.wrapping_sub(u8::from(c == b'%'));
+            let plus = 0u8.wrapping_sub(u8::from(c == b'+'));
+            *d = (escaped & percent) | (b' ' & plus) | (c & !(percent | plus));
+            // A `%` always starts a unit (it is never a hex digit), and covers the next two.
+            *start = u8::from((p1 != b'%') & (p2 != b'%'));
+        }
+        let mut starts = bitmask(&starts) & (u64::MAX >> (64 - len));
+        let mut n = 0;
+        while starts != 0 {
+            let j = starts.trailing_zeros() as usize;
+            scratch[n & 63] = decoded[j & 63];
+            n += 1;
+            starts &= starts - 1;
+        }
+        // The next unit starts after the block, or after an escape that runs past it.
+        let overhang = if block[len - 1] == b'%' {
+            2
+        } else if len >= 2 && block[len - 2] == b'%' {
+            1
+        } else {
+            0
+        };
+        self.pos += len + overhang;
+        Some((scratch.get(..n).unwrap_or_default(), false))
+    }
+}
+
+/// 64 bytes of a component from some position, with the two before and the two after:
+/// fixed-width loops over it read every lane in bounds and vectorize.
+///
+/// Where the component has no such bytes the window holds `z`, which is neither `%` nor a
+/// hex digit and is unreserved: a lane past the end judges nothing, and a `%` too close to
+/// the end finds no hex digits after it.
+struct Window([u8; 68]);
+
+impl Window {
+    fn at(raw: &[u8], pos: usize) -> Self {
+        let mut bytes = [b'z'; 68];
+        match pos
+            .checked_sub(2)
+            .and_then(|start| raw.get(start..start + 68))
+        {
+            Some(whole) => bytes.copy_from_slice(whole),
+            None => {
+                let start = pos.saturating_sub(2);
+                let end = (pos + 66).min(raw.len());
+                let from = 2 - (pos - start);
+                if let (Some(dst), Some(src)) = (
+                    bytes.get_mut(from..from + (end - start)),
+                    raw.get(start..end),
+                ) {
+                    dst.copy_from_slice(src);
+                }
+            }
+        }
+        Self(bytes)
+    }
+
+    /// The two bytes before position `j` (0..64) of the window, it, and the two after.
+    #[inline(always)]
+    fn lane(&self, j: usize) -> [u8; 5] {
+        let j = j & 63;
+        [
+            self.0[j],
+            self.0[j + 1],
+            self.0[j + 2],
+            self.0[j + 3],
+            self.0[j + 4],
+        ]
+    }
+}
+
+/// Bit `j` set where `flags[j]` is 1 (each flag 0 or 1): eight flags at a time gathered
+/// into the top byte by one multiplication (the partial products never carry into it).
+fn bitmask(flags: &[u8; 64]) -> u64 {
+    flags
+        .chunks_exact(8)
+        .enumerate()
+        .fold(0u64, |mask, (i, eight)| {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(eight);
+            let gathered = u64::from_le_bytes(word).wrapping_mul(0x0102_0408_1020_4080) >> 56;
+            mask | (gathered << (8 * i))
+        })
+}
+
+/// The decoded byte of the unit at `i` of a validated component and the unit's width (`%XX`
+/// is the byte (3), `+` a space (1), any other byte itself (1)), with no branch on the bytes;
+/// `None` past the end.
+#[inline]
+fn unit_at(raw: &[u8], i: usize) -> Option<(u8, usize)> {
+    let c = *raw.get(i)?;
+    let hi = raw.get(i + 1).copied().unwrap_or(0);
+    let lo = raw.get(i + 2).copied().unwrap_or(0);
+    let escaped = (hex_digit_value(hi) << 4) | hex_digit_value(lo);
+    let percent = 0u8.wrapping_sub(u8::from(c == b'%'));
+    let plus = 0u8.wrapping_sub(u8::from(c == b'+'));
+    let byte = (escaped & percent) | (b' ' & plus) | (c & !(percent | plus));
+    Some((byte, 1 + 2 * usize::from(percent & 1)))
+}
+
+/// A hex digit's value by arithmetic (`0-9`, `A-F`, `a-f`; anything for other bytes).
+#[inline(always)]
+fn hex_digit_value(c: u8) -> u8 {
+    (c & 0x0F).wrapping_add(9 * ((c >> 6) & 1))
+}
+
+/// [`is_unreserved`] by arithmetic rather than a table, so that loops over many bytes
+/// vectorize.
+#[inline(always)]
+fn unreserved(b: u8) -> bool {
+    (b.wrapping_sub(b'0') < 10)
+        | ((b | 0x20).wrapping_sub(b'a') < 26)
+        | (b == b'-')
+        | (b == b'.')
+        | (b == b'_')
+        | (b == b'~')
 }
 
 /// Byte classes for [`classify`]: one table lookup per byte tells both things it needs, and
@@ -436,10 +581,40 @@ fn has_escape(raw: &[u8]) -> bool {
 /// already in canonical form ([`Form::CanonicalEscaped`]; `false` when unsure).
 ///
 /// `raw` is a slice of a `&str` cut at ASCII bytes, so it is UTF-8 already; escapes of ASCII
-/// bytes (`%3A`, `+`) replace ASCII with ASCII and keep it so. Only an escape of a byte of
-/// 0x80 or above, or a broken escape, needs the full check, which also finds the first
-/// error in text order.
+/// bytes (`%3A`, `+`) replace ASCII with ASCII and keep it so. Escapes of bytes of 0x80 or
+/// above need the decoded text checked; an error needs the check unit by unit, which finds
+/// the first error in text order.
 fn validate(raw: &[u8], offset: usize) -> Result<bool, Error> {
+    let short = raw.len() < 64;
+    let escapes = if short {
+        short_escapes(raw)
+    } else {
+        escapes(raw)
+    };
+    match escapes {
+        Escapes::Ascii { canonical } => Ok(canonical),
+        Escapes::NonAscii if !short && decodes_to_utf8(raw) => Ok(false),
+        // Something is wrong: find the first error in text order.
+        Escapes::NonAscii | Escapes::Malformed => validate_in_order(raw, offset).map(|()| false),
+    }
+}
+
+/// What the `%` escapes of a component are.
+enum Escapes {
+    /// All well formed, all of ASCII bytes (which keep the text UTF-8); and whether the
+    /// component is in canonical form.
+    Ascii { canonical: bool },
+    /// Some of bytes of 0x80 or above, so the decoded text may not be UTF-8 (all well formed,
+    /// except that [`short_escapes`] stops looking at the first).
+    NonAscii,
+    /// Some `%` not followed by two hex digits.
+    Malformed,
+}
+
+/// [`escapes`] escape by escape, for components too short for blocks of 64 to pay (a few
+/// dozen bytes cost a few dozen branches at most).
+#[inline(always)]
+fn short_escapes(raw: &[u8]) -> Escapes {
     let mut canonical = true;
     let mut i = 0;
     while i < raw.len() {
@@ -449,14 +624,76 @@ fn validate(raw: &[u8], offset: usize) -> Result<bool, Error> {
             continue;
         }
         match hex_pair(raw, i) {
-            Some(byte) if byte < 0x80 => {
-                canonical &= escape_is_canonical(raw, i, byte);
-                i += 3;
-            }
-            _ => return validate_in_order(raw, offset).map(|()| false),
+            None => return Escapes::Malformed,
+            // Short components are checked unit by unit from here (see `validate`), which
+            // also finds any malformed escape after this one.
+            Some(byte) if byte >= 0x80 => return Escapes::NonAscii,
+            Some(byte) => canonical &= escape_is_canonical(raw, i, byte),
         }
+        i += 3;
     }
-    Ok(canonical)
+    Escapes::Ascii { canonical }
+}
+
+/// The [`Escapes`] of a component, looking at every byte as the possible start of an escape,
+/// 64 at a time and by arithmetic only, so that the loop vectorizes and a random mix of
+/// escapes and plain bytes costs no mispredictions. Hex digits are unreserved, so judging the
+/// digits of an escape as plain bytes changes nothing.
+fn escapes(raw: &[u8]) -> Escapes {
+    let (mut malformed, mut non_ascii, mut canonical) = (false, false, true);
+    let mut pos = 0;
+    while pos < raw.len() {
+        let window = Window::at(raw, pos);
+        for j in 0..64 {
+            let [_, _, c, hi, lo] = window.lane(j);
+            let percent = c == b'%';
+            let hex = |d: u8| {
+                (d.wrapping_sub(b'0') < 10)
+                    | (d.wrapping_sub(b'A') < 6)
+                    | (d.wrapping_sub(b'a') < 6)
+            };
+            malformed |= percent & !(hex(hi) & hex(lo));
+            // `%0X` to `%7X` are escapes of ASCII bytes; `%8X` to `%FX` are not.
+            let hi_value = hi.wrapping_sub(b'0');
+            non_ascii |= percent & (hi_value >= 8);
+            let lo_upper = (lo.wrapping_sub(b'0') < 10) | (lo.wrapping_sub(b'A') < 6);
+            let byte = (hi_value << 4) | hex_digit_value(lo);
+            let canonical_escape = lo_upper & !unreserved(byte);
+            canonical &= (percent & canonical_escape) | (!percent & unreserved(c));
+        }
+        pos += 64;
+    }
+    if malformed {
+        Escapes::Malformed
+    } else if non_ascii {
+        Escapes::NonAscii
+    } else {
+        Escapes::Ascii { canonical }
+    }
+}
+
+/// Whether a component whose escapes are all well formed decodes to UTF-8: decoded block by
+/// block and checked by the standard library, a character cut by the end of a block carried
+/// into the next.
+fn decodes_to_utf8(raw: &[u8]) -> bool {
+    let mut blocks = DecodedBlocks::new(raw);
+    let mut scratch = [0u8; 64];
+    let mut text = [0u8; 64 + 3];
+    let mut carried = 0;
+    while let Some((decoded, _)) = blocks.next(&mut scratch) {
+        let len = carried + decoded.len();
+        text[carried..len].copy_from_slice(decoded);
+        carried = match core::str::from_utf8(&text[..len]) {
+            Ok(_) => 0,
+            // Cut short by the end of the block (at most 3 bytes of one character).
+            Err(error) if error.error_len().is_none() => {
+                text.copy_within(error.valid_up_to()..len, 0);
+                len - error.valid_up_to()
+            }
+            Err(_) => return false,
+        };
+    }
+    carried == 0
 }
 
 /// [`validate`], decoding every unit and checking the UTF-8 of the result as it goes.
@@ -490,18 +727,6 @@ fn validate_in_order(raw: &[u8], offset: usize) -> Result<(), Error> {
     Ok(())
 }
 
-/// Whether the `%` at `percent` starts an escape the canonical encoding writes the same way:
-/// upper-case hex, of a byte that is not unreserved.
-fn is_canonical_escape(raw: &[u8], percent: usize) -> bool {
-    hex_pair(raw, percent).is_some_and(|byte| escape_is_canonical(raw, percent, byte))
-}
-
-/// [`is_canonical_escape`] for an escape already decoded to `byte`.
-fn escape_is_canonical(raw: &[u8], percent: usize, byte: u8) -> bool {
-    let upper_hex = |i: usize| matches!(raw.get(i), Some(b'0'..=b'9' | b'A'..=b'F'));
-    upper_hex(percent + 1) && upper_hex(percent + 2) && !is_unreserved(byte)
-}
-
 fn hex_pair(raw: &[u8], percent: usize) -> Option<u8> {
     let hi = hex_value(*raw.get(percent + 1)?)?;
     let lo = hex_value(*raw.get(percent + 2)?)?;
@@ -515,10 +740,6 @@ fn hex_value(c: u8) -> Option<u8> {
         b'A'..=b'F' => Some(c - b'A' + 10),
         _ => None,
     }
-}
-
-fn decoded_eq(raw: &[u8], expected: &[u8]) -> bool {
-    Decoded::new(raw).eq(expected.iter().copied())
 }
 
 /// The decoded bytes of a validated raw component.
@@ -685,6 +906,42 @@ mod tests {
     }
 
     #[test]
+    fn long_components_are_as_strict_as_short_ones() {
+        // Past 64 bytes escapes are judged block by block: the same errors at the same
+        // offsets, wherever in a block (or across two) the culprit sits.
+        for pad in [60, 61, 62, 63, 64, 100] {
+            let ascii = "%41".repeat(pad / 3) + &"a".repeat(pad % 3);
+            let query = |tail: &str| format!("k=1&v={ascii}{tail}");
+            let at = 6 + ascii.len();
+            assert_eq!(
+                canonical_query(&query("%80")),
+                Err(Error::InvalidUtf8 { offset: 6 }),
+                "{pad}"
+            );
+            assert_eq!(
+                canonical_query(&query("%C3")),
+                Err(Error::InvalidUtf8 { offset: 6 }),
+                "{pad}"
+            );
+            assert_eq!(
+                canonical_query(&query("%C3%A9%E2%82%AC%F0%9F%98%80")),
+                Ok(format!(
+                    "k=1&v={}%C3%A9%E2%82%AC%F0%9F%98%80",
+                    "A".repeat(pad / 3) + &"a".repeat(pad % 3)
+                )),
+                "{pad}"
+            );
+            for broken in ["%", "%4", "%zz", "%4g"] {
+                assert_eq!(
+                    canonical_query(&query(broken)),
+                    Err(Error::InvalidPercentEncoding { offset: at }),
+                    "{pad} {broken}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn canonical_escapes_pass_through_and_others_are_rewritten() {
         assert_eq!(
             canonical_query("u=https%3A%2F%2Fa.b&v=%3a%41+%7E:").as_deref(),
@@ -735,6 +992,125 @@ mod tests {
                 write_component(raw.as_bytes(), slow_form, &mut general);
                 proptest::prop_assert_eq!(fast, general);
             }
+        }
+    }
+
+    /// Pieces of raw components: escapes of every kind (upper and lower case, of unreserved,
+    /// reserved and non-ASCII bytes), `+`, raw reserved and non-ASCII characters; and broken
+    /// ones (bad escapes, lone halves of UTF-8 sequences).
+    const VALID_PIECES: &[&str] = &[
+        "a",
+        "Z",
+        "~",
+        "%41",
+        "%61",
+        "%7E",
+        "%7e",
+        "%2F",
+        "%2f",
+        "%3A",
+        "%20",
+        "%25",
+        "%00",
+        "+",
+        ":",
+        "/",
+        "é",
+        "\u{1F600}",
+        "%C3%A9",
+        "%c3%a9",
+        "%F0%9F%98%80",
+    ];
+    const BROKEN_PIECES: &[&str] = &["%", "%4", "%zz", "%G1", "%8", "%80", "%FF", "%C3", "%A9"];
+
+    /// Up to 80 valid pieces (long enough to fill the encoder's buffer), and half the time
+    /// one broken piece among them.
+    fn raw_component() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::{collection::vec, option::of, sample::select};
+        (
+            vec(select(VALID_PIECES), 0..80),
+            of((select(BROKEN_PIECES), 0..80usize)),
+        )
+            .prop_map(|(mut pieces, broken)| {
+                if let Some((piece, at)) = broken {
+                    pieces.insert(at.min(pieces.len()), piece);
+                }
+                pieces.concat()
+            })
+    }
+
+    /// Decoded the plain way: `+` (raw) is a space, then `%XX` as `percent_encoding` does.
+    fn reference_decode(raw: &str) -> Vec<u8> {
+        percent_encoding::percent_decode(raw.replace('+', " ").as_bytes()).collect()
+    }
+
+    proptest::proptest! {
+        /// The block decoder, the branch-free validator and the encoder agree with plain references: the
+        /// decoder with `Decoded` and `percent_encoding`, the validator's errors with the
+        /// in-order check, its canonical verdict with "writing it gives it back" (escapes of
+        /// non-ASCII bytes are never judged canonical), the encoder with `percent_encoding`.
+        #[test]
+        fn branch_free_paths_agree_with_references(
+            raw in raw_component(),
+        ) {
+            let bytes = raw.as_bytes();
+            let expected_error = if has_escape(bytes) {
+                validate_in_order(bytes, 7).err()
+            } else {
+                None
+            };
+            match classify(bytes, 7) {
+                Err(error) => proptest::prop_assert_eq!(Some(error), expected_error),
+                Ok(form) => {
+                    proptest::prop_assert_eq!(expected_error, None);
+                    let decoded = reference_decode(&raw);
+                    let mut fast = Vec::new();
+                    let mut blocks = DecodedBlocks::new(bytes);
+                    let mut scratch = [0u8; 64];
+                    while let Some((block, _)) = blocks.next(&mut scratch) {
+                        fast.extend_from_slice(block);
+                    }
+                    proptest::prop_assert_eq!(&fast, &decoded);
+                    proptest::prop_assert_eq!(&Decoded::new(bytes).collect::<Vec<u8>>(), &decoded);
+                    let encoded: String = decoded
+                        .iter()
+                        .map(|&b| {
+                            if is_unreserved(b) {
+                                char::from(b).to_string()
+                            } else {
+                                percent_encoding::percent_encode_byte(b).to_owned()
+                            }
+                        })
+                        .collect();
+                    let mut written = Vec::new();
+                    write_component(bytes, form, &mut written);
+                    proptest::prop_assert_eq!(&written, encoded.as_bytes());
+                    let high_escape = bytes
+                        .windows(3)
+                        .any(|w| w[0] == b'%' && hex_pair(w, 0).is_some_and(|b| b >= 0x80));
+                    let canonical = encoded == raw && !high_escape && has_escape(bytes);
+                    proptest::prop_assert_eq!(form == Form::CanonicalEscaped, canonical);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bitmask_gathers_every_flag() {
+        for j in 0..64 {
+            let mut flags = [0u8; 64];
+            flags[j] = 1;
+            assert_eq!(bitmask(&flags), 1 << j);
+            let mut all_but = [1u8; 64];
+            all_but[j] = 0;
+            assert_eq!(bitmask(&all_but), !(1 << j));
+        }
+    }
+
+    #[test]
+    fn unreserved_by_arithmetic_is_the_table() {
+        for b in 0..=255u8 {
+            assert_eq!(unreserved(b), is_unreserved(b), "{b:#04x}");
         }
     }
 
