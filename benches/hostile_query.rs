@@ -473,7 +473,7 @@ fn thread_cpu_ns() -> Option<u64> {
 /// at least a third of a second of CPU time (`HOSTILE_QUERY_REPEAT=n`: exactly n runs and no
 /// time, for counting instructions under `valgrind --tool=callgrind
 /// --toggle-collect='*CanonicalRequest*from_target*'`). For a busy machine, where wall times
-/// are noise; `notes/cpu_table.sh` turns it into ns per byte and ratios.
+/// are noise; `benches/hostile_query_cpu.sh` turns it into ns per byte and ratios.
 fn run_one(wanted: &str) {
     let repeat: Option<u64> = std::env::var("HOSTILE_QUERY_REPEAT")
         .ok()

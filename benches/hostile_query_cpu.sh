@@ -6,7 +6,7 @@
 # the least time kept. On a machine shared with other builds this is steady to some percent
 # where wall times are not.
 #
-# Usage: [FILTER=512KiB/] notes/cpu_table.sh <bench binary>... (`cargo bench --bench
+# Usage: [FILTER=512KiB/] benches/hostile_query_cpu.sh <bench binary>... (`cargo bench --bench
 # hostile_query --no-run` prints the binary's path; copy it aside to compare builds).
 set -euo pipefail
 bins=("$@")
