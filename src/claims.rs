@@ -11,6 +11,7 @@ use serde::de::{Deserializer as _, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::base64url;
 use crate::error::{Claim, Error, TokenPart};
 use crate::jws::{self, Members};
 use crate::time::UnixTime;
@@ -24,7 +25,7 @@ use crate::time::UnixTime;
 /// exactly sized heap block, and the claims are spans of it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Claims {
-    payload: Box<[u8]>,
+    payload: Box<str>,
     iss: Text,
     sub: Option<Text>,
     aud: Audience,
@@ -63,12 +64,11 @@ impl Text {
         }
     }
 
-    fn get<'c>(&'c self, payload: &'c [u8]) -> &'c str {
+    fn get<'c>(&'c self, payload: &'c str) -> &'c str {
         match self {
-            // Spans are whole JSON strings cut from UTF-8 text: checking the span alone is enough.
+            // Spans are whole JSON strings cut from UTF-8 text, so on character boundaries.
             Self::Span { start, end } => payload
                 .get(*start as usize..*end as usize)
-                .and_then(|b| core::str::from_utf8(b).ok())
                 .unwrap_or_default(),
             Self::Owned(s) => s,
         }
@@ -101,13 +101,11 @@ impl Claims {
     pub(crate) fn decode(segment: &str) -> Result<Self, Error> {
         let invalid = Error::InvalidBase64(TokenPart::Payload);
         // Unpadded base64url: 4 characters are 3 bytes, and a last group of 1 is invalid.
-        if segment.len() % 4 == 1 {
+        let Some(exact) = base64url::decoded_len(segment.len()) else {
             return Err(invalid);
-        }
-        let exact = segment.len() / 4 * 3 + (segment.len() % 4).saturating_sub(1);
+        };
         let mut payload = vec![0u8; exact];
-        let written = base64_decode_into(segment, &mut payload)?;
-        if written != exact {
+        if !base64url::decode_into(segment.as_bytes(), &mut payload) {
             return Err(invalid);
         }
         Self::read(payload.into_boxed_slice())
@@ -119,9 +117,18 @@ impl Claims {
     }
 
     fn read(payload: Box<[u8]>) -> Result<Self, Error> {
+        // Validated as UTF-8 once: claims are then slices of it, not checked again on access.
+        let payload = match String::from_utf8(payload.into_vec()) {
+            Ok(text) => text.into_boxed_str(),
+            Err(e) => {
+                return Err(Fields::read(e.as_bytes())
+                    .err()
+                    .unwrap_or(Error::InvalidJson(TokenPart::Payload)))
+            }
+        };
         let fields = match plain::read(&payload) {
             Some(fields) => fields,
-            None => Fields::read(&payload)?,
+            None => Fields::read(payload.as_bytes())?,
         };
         Ok(Self {
             iss: fields.iss.ok_or(Error::MissingClaim(Claim::Iss))?,
@@ -193,13 +200,13 @@ impl Claims {
     /// The raw JSON text of any claim, typed ones included (`raw("context")`).
     #[must_use]
     pub fn raw(&self, name: &str) -> Option<&str> {
-        let members = Members::parse(&self.payload, TokenPart::Payload).ok()?;
+        let members = Members::parse(self.payload.as_bytes(), TokenPart::Payload).ok()?;
         members.get(name).map(RawValue::get)
     }
 
     /// Every claim name with its raw JSON text, in the token's order.
     pub fn iter(&self) -> impl Iterator<Item = (Cow<'_, str>, &str)> {
-        Members::parse(&self.payload, TokenPart::Payload)
+        Members::parse(self.payload.as_bytes(), TokenPart::Payload)
             .map(Members::into_vec)
             .unwrap_or_default()
             .into_iter()
@@ -209,8 +216,7 @@ impl Claims {
     /// The whole payload, as JSON text.
     #[must_use]
     pub fn payload_json(&self) -> &str {
-        // Claims are only built from payloads that parsed as UTF-8 JSON.
-        core::str::from_utf8(&self.payload).unwrap_or_default()
+        &self.payload
     }
 }
 
@@ -229,12 +235,6 @@ impl fmt::Debug for Claims {
     }
 }
 
-fn base64_decode_into(segment: &str, out: &mut [u8]) -> Result<usize, Error> {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode_slice(segment, out)
-        .map_err(|_| Error::InvalidBase64(TokenPart::Payload))
-}
 
 /// The typed claims found in one pass over the payload's members.
 #[derive(Default)]
@@ -363,8 +363,8 @@ mod plain {
     const MAX_NAMES: usize = 16;
 
     /// The typed claims of `payload`, or `None` to leave it to the general reader.
-    pub(super) fn read(payload: &[u8]) -> Option<Fields> {
-        let text = core::str::from_utf8(payload).ok()?;
+    pub(super) fn read(text: &str) -> Option<Fields> {
+        let payload = text.as_bytes();
         let mut scan = Scanner { text, at: 0 };
         let mut counts = Counts::default();
         let mut fields = Fields::default();
@@ -730,7 +730,7 @@ mod tests {
 
     /// Whatever the plain reader accepts, the general reader accepts and reads the same way.
     fn plain_agrees(json: &[u8]) -> bool {
-        let Some(plain) = plain::read(json) else {
+        let Some(plain) = core::str::from_utf8(json).ok().and_then(plain::read) else {
             return false;
         };
         let general = Fields::read(json);

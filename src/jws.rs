@@ -112,14 +112,11 @@ pub(crate) fn verify_hs256(key: &TenantKey, segments: &Segments<'_>) -> Result<(
     if segments.signature.len() != 43 {
         return Err(Error::InvalidSignature);
     }
-    let mut tag = [0u8; 33];
-    let len = URL_SAFE_NO_PAD
-        .decode_slice(segments.signature, &mut tag)
-        .map_err(|_| Error::InvalidBase64(TokenPart::Signature))?;
-    if key
-        .mac
-        .verify(segments.signing_input.as_bytes(), &tag[..len])
-    {
+    let mut tag = [0u8; 32];
+    if !crate::base64url::decode_into(segments.signature.as_bytes(), &mut tag) {
+        return Err(Error::InvalidBase64(TokenPart::Signature));
+    }
+    if key.mac.verify(segments.signing_input.as_bytes(), &tag) {
         Ok(())
     } else {
         Err(Error::InvalidSignature)
