@@ -36,12 +36,34 @@ pub(crate) struct Segments<'t> {
 
 /// Splits a token after checking its size and alphabet (RFC 8725bis "check JWT format").
 pub(crate) fn split(token: &str) -> Result<Segments<'_>, Error> {
+    check_size(token)?;
+    if !token_chars(token.as_bytes()) {
+        return Err(Error::MalformedToken);
+    }
+    split_unchecked(token)
+}
+
+/// As [`split`], without the alphabet check: for a caller that decodes the header and the
+/// payload (which succeeds on base64url text only), checks the signature's alphabet with
+/// [`token_chars`], and on any failure checks the whole token first, so that the error is
+/// the one [`split`] gives.
+pub(crate) fn split_deferred(token: &str) -> Result<Segments<'_>, Error> {
+    check_size(token)?;
+    split_unchecked(token)
+}
+
+fn check_size(token: &str) -> Result<(), Error> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(Error::TokenTooLarge {
             len: token.len(),
             max: MAX_TOKEN_LEN,
         });
     }
+    Ok(())
+}
+
+/// Whether every byte is base64url or a dot.
+pub(crate) fn token_chars(bytes: &[u8]) -> bool {
     // Branch-free over fixed-size chunks, so the compiler vectorizes the scan.
     let all_token_chars = |chunk: &[u8]| {
         chunk.iter().fold(true, |ok, &b| {
@@ -53,11 +75,13 @@ pub(crate) fn split(token: &str) -> Result<Segments<'_>, Error> {
                 | (b == b'.'))
         })
     };
-    let chunks = token.as_bytes().chunks_exact(32);
+    let chunks = bytes.chunks_exact(32);
     let tail = chunks.remainder();
-    if !(chunks.fold(true, |ok, chunk| ok & all_token_chars(chunk)) && all_token_chars(tail)) {
-        return Err(Error::MalformedToken);
-    }
+    chunks.fold(true, |ok, chunk| ok & all_token_chars(chunk)) && all_token_chars(tail)
+}
+
+/// The segments of a token of valid size, whatever its alphabet.
+fn split_unchecked(token: &str) -> Result<Segments<'_>, Error> {
     let bytes = token.as_bytes();
     let dot = |from: usize| find_byte(&bytes[from..], b'.').map(|i| from + i);
     let first = dot(0).ok_or(Error::MalformedToken)?;

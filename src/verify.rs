@@ -380,12 +380,25 @@ impl<'t> Unverified<'t> {
     ///
     /// Form, header and claim-type errors (see [`Verifier::verify`]).
     pub fn parse(token: &'t str) -> Result<Self, Error> {
-        let segments = jws::split(token)?;
-        jws::check_hs256_header(segments.header).map_err(|error| {
-            crate::session_marker::refine_connect_header_error(segments.header, error)
-        })?;
-        let claims = Claims::decode(segments.payload)?;
-        Ok(Self { segments, claims })
+        // The alphabet is checked only where decoding does not check it: a header that
+        // passes and a payload that decodes are base64url text, so on success only the
+        // signature is left; on any failure the whole token is checked first, so a token
+        // with a foreign byte is `MalformedToken` whatever else is wrong with it, as from
+        // `jws::split`.
+        let segments = jws::split_deferred(token)?;
+        let read = jws::check_hs256_header(segments.header)
+            .map_err(|error| {
+                crate::session_marker::refine_connect_header_error(segments.header, error)
+            })
+            .and_then(|()| Claims::decode(segments.payload));
+        match read {
+            Ok(claims) if jws::token_chars(segments.signature.as_bytes()) => {
+                Ok(Self { segments, claims })
+            }
+            Ok(_) => Err(Error::MalformedToken),
+            Err(_) if !jws::token_chars(token.as_bytes()) => Err(Error::MalformedToken),
+            Err(error) => Err(error),
+        }
     }
 
     /// The token's `iss`: the clientKey whose secret must have signed it. Unverified.
