@@ -354,7 +354,6 @@ fn context_account_id(payload: &[u8], raw: &str) -> Result<Option<Text>, Error> 
 /// general reader, which then reads the whole payload, has little of it read twice.
 mod plain {
     use super::{context_account_id, Audience, Fields, Text};
-    use crate::find::find_byte;
     use crate::jws::{MAX_JSON_ARRAY_LEN, MAX_JSON_DEPTH, MAX_JSON_MEMBERS};
     use crate::time::UnixTime;
 
@@ -470,18 +469,30 @@ mod plain {
         fn string(&mut self) -> Option<(usize, usize)> {
             let start = self.at;
             let bytes = self.text.as_bytes();
-            let end = start + find_byte(bytes.get(start..)?, b'"')?;
-            // Branch-free, so it vectorizes.
-            let special = bytes[start..end]
-                .iter()
-                .fold(0u8, |any, &b| any | u8::from((b == b'\\') | (b < 0x20)));
-            self.at = end + 1;
-            (special == 0).then_some((start, end))
+            // The first `"`, `\\` or control character ends the scan; only a `"` is a plain
+            // string's end. Eight bytes a step (SWAR), the last few of the text one by one.
+            let rest = bytes.get(start..)?;
+            let mut words = rest.chunks_exact(8);
+            let mut at = start;
+            let stop = 'scan: {
+                for word in &mut words {
+                    let mut eight = [0u8; 8];
+                    eight.copy_from_slice(word);
+                    let found = string_stops(u64::from_le_bytes(eight));
+                    if found != 0 {
+                        break 'scan at + (found.trailing_zeros() / 8) as usize;
+                    }
+                    at += 8;
+                }
+                at + words
+                    .remainder()
+                    .iter()
+                    .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?
+            };
+            self.at = stop + 1;
+            (bytes[stop] == b'"').then_some((start, stop))
         }
 
-        /// After an opening quote: the span of a member name. The three-letter claim names
-        /// are recognized by one 4-byte comparison (name and closing quote); anything else
-        /// is read as a string.
         fn name(&mut self) -> Option<(usize, usize)> {
             let start = self.at;
             let next4 = self.text.as_bytes().get(start..start + 4);
@@ -507,23 +518,38 @@ mod plain {
         /// A NumericDate written as a plain integer within range (what tokens carry);
         /// fractions, exponents, signs and out-of-range values go to the general reader.
         fn date(&mut self) -> Option<UnixTime> {
+            let bytes = self.text.as_bytes();
             let start = self.at;
-            let digits = self.digits();
-            let number = &self.text.as_bytes()[start..self.at];
-            if digits == 0 || digits > 12 || (digits > 1 && number[0] == b'0') {
+            let mut at = start;
+            let mut secs = 0u64;
+            // Dates of our time have 10 digits: the first 8 read as one word (SWAR).
+            if let Some(word) = bytes.get(at..at + 8) {
+                let mut eight = [0u8; 8];
+                eight.copy_from_slice(word);
+                if let Some(value) = eight_digits(u64::from_le_bytes(eight)) {
+                    secs = value;
+                    at += 8;
+                }
+            }
+            // More than 12 digits is refused whatever follows: no need to count further.
+            while let Some(&d) = bytes.get(at).filter(|d| d.is_ascii_digit()) {
+                if at - start == 12 {
+                    return None;
+                }
+                secs = secs * 10 + u64::from(d - b'0');
+                at += 1;
+            }
+            let digits = at - start;
+            self.at = at;
+            if digits == 0 || (digits > 1 && bytes[start] == b'0') {
                 return None;
             }
             if matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
                 return None;
             }
-            // At most 12 digits: no overflow.
-            let secs = number
-                .iter()
-                .fold(0u64, |secs, &d| secs * 10 + u64::from(d - b'0'));
             (secs <= UnixTime::MAX_NUMERIC_DATE.as_secs()).then_some(UnixTime::from_secs(secs))
         }
 
-        /// Skips one value of any type, at nesting `depth`.
         fn value(&mut self, depth: usize, counts: &mut Counts) -> Option<()> {
             match self.peek()? {
                 b'"' => {
@@ -604,14 +630,37 @@ mod plain {
             Some(())
         }
 
-        fn digits(&mut self) -> usize {
-            let count = self.text.as_bytes()[self.at..]
-                .iter()
-                .take_while(|b| b.is_ascii_digit())
-                .count();
-            self.at += count;
-            count
+    }
+
+    /// Bytes of `word` that end a plain string's scan (`"`, `\\`, below 0x20), as their
+    /// high bits: exact up to the first such byte, which is all the caller reads.
+    #[inline(always)]
+    fn string_stops(word: u64) -> u64 {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGHS: u64 = 0x8080_8080_8080_8080;
+        let zero = |x: u64| x.wrapping_sub(ONES) & !x;
+        let quote = zero(word ^ (ONES * u64::from(b'"')));
+        let backslash = zero(word ^ (ONES * u64::from(b'\\')));
+        let control = word.wrapping_sub(ONES * 0x20) & !word;
+        (quote | backslash | control) & HIGHS
+    }
+
+    /// The value of eight ASCII digits (first digit in the lowest byte), or `None` if any
+    /// byte is not a digit.
+    #[inline(always)]
+    fn eight_digits(word: u64) -> Option<u64> {
+        const EACH: u64 = 0x0101_0101_0101_0101;
+        // Every byte 0x30..=0x39: its high nibble 3, and adding 6 keeps it 3.
+        let digits = (word & (0xF0 * EACH)) == 0x30 * EACH
+            && (word.wrapping_add(6 * EACH) & (0xF0 * EACH)) == 0x30 * EACH;
+        if !digits {
+            return None;
         }
+        let mut v = word - 0x30 * EACH;
+        v = (v * 10 + (v >> 8)) & 0x00FF_00FF_00FF_00FF;
+        v = (v * 100 + (v >> 16)) & 0x0000_FFFF_0000_FFFF;
+        v = (v * 10_000 + (v >> 32)) & 0xFFFF_FFFF;
+        Some(v)
     }
 }
 
@@ -816,6 +865,53 @@ mod tests {
             Fields::read(elements(MAX_JSON_ARRAY_LEN + 1).as_bytes()).err(),
             Some(Error::ArrayTooLong(TokenPart::Payload))
         );
+    }
+
+    /// The plain reader's word-at-a-time scans, at every alignment: a string ends at its
+    /// first `"`, and a `\\` or control character anywhere before it leaves the payload to
+    /// the general reader; dates of every digit count around 8 and 12, leading zeros and
+    /// fractions as the general reader reads them.
+    #[test]
+    fn plain_reader_scans_by_the_word() {
+        for len in 0..40 {
+            let plain = "x".repeat(len);
+            let json = format!(r#"{{"iss":"{plain}","iat":1,"exp":2}}"#);
+            assert!(plain_agrees(json.as_bytes()), "{json}");
+            assert_eq!(parse(&json).unwrap().iss(), plain);
+            for at in 0..len {
+                for special in ["\\u0078", "\\\"", "\u{1}", "\u{1f}"] {
+                    let mut text = plain.clone();
+                    text.replace_range(at..=at, special);
+                    let json = format!(r#"{{"iss":"{text}","iat":1,"exp":2}}"#);
+                    assert!(!plain_agrees(json.as_bytes()), "{json}");
+                }
+            }
+            // Cut short: no closing quote at all.
+            let json = format!(r#"{{"iss":"{plain}"#);
+            assert!(!plain_agrees(json.as_bytes()), "{json}");
+        }
+        for digits in (1..=14).chain([20, 25]) {
+            for first in ['0', '1', '2', '9'] {
+                let number: String = core::iter::once(first)
+                    .chain((1..digits).map(|i| char::from(b'0' + (i * 7 % 10) as u8)))
+                    .collect();
+                for after in ["", ".5", "e1", "x"] {
+                    let json = format!(r#"{{"iss":"a","iat":{number}{after},"exp":2}}"#);
+                    let plain = plain_agrees(json.as_bytes());
+                    let expected = after.is_empty()
+                        && (digits == 1 || first != '0')
+                        && number.parse::<u128>().unwrap()
+                            <= u128::from(UnixTime::MAX_NUMERIC_DATE.as_secs());
+                    assert_eq!(plain, expected, "{json}");
+                    if plain {
+                        assert_eq!(
+                            u128::from(parse(&json).unwrap().iat().as_secs()),
+                            number.parse::<u128>().unwrap()
+                        );
+                    }
+                }
+            }
+        }
     }
 
     proptest::proptest! {
