@@ -442,7 +442,7 @@ fn key_rank(byte: u8) -> u16 {
 
 /// The ranks of a key's first 7 decoded bytes, 9 bits each, missing bytes as 0. Keys whose
 /// prefixes differ sort as their prefixes do; equal prefixes need the full comparison.
-#[inline]
+#[inline(always)]
 pub(super) fn key_prefix(raw: &[u8], form: Form) -> u64 {
     #[inline(always)]
     fn pack(mut bytes: impl Iterator<Item = u8>) -> u64 {
