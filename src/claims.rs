@@ -357,8 +357,8 @@ mod plain {
     use crate::jws::{MAX_JSON_ARRAY_LEN, MAX_JSON_DEPTH, MAX_JSON_MEMBERS};
     use crate::time::UnixTime;
 
-    /// Most top-level names remembered for the repeated-name check; more go to the general
-    /// reader.
+    /// Most top-level names other than the typed claims remembered for the repeated-name
+    /// check (a typed claim read twice is found by its field); more go to the general reader.
     const MAX_NAMES: usize = 16;
 
     /// The typed claims of `payload`, or `None` to leave it to the general reader.
@@ -368,7 +368,8 @@ mod plain {
         let mut counts = Counts::default();
         let mut fields = Fields::default();
         let mut names = [(0, 0); MAX_NAMES];
-        let mut count = 0;
+        // Members of the top-level object, and how many of them are not typed claims.
+        let (mut count, mut others) = (0, 0);
         let mut context = None;
         scan.expect(b'{')?;
         if !scan.eat(b'}') {
@@ -376,31 +377,60 @@ mod plain {
                 scan.expect(b'"')?;
                 let (start, end) = scan.name()?;
                 let name = &payload[start..end];
-                // Names are short: comparing inline beats a `memcmp` call per pair.
-                let same = |&(s, e): &(usize, usize)| {
-                    e - s == name.len() && payload[s..e].iter().zip(name).all(|(a, b)| a == b)
-                };
-                if names[..count].iter().any(same) {
-                    return None;
-                }
-                *names.get_mut(count)? = (start, end);
                 count += 1;
                 scan.expect(b':')?;
+                // A claim read before is a repeated name; other names are compared with the
+                // earlier other names.
+                let first = |read_before: bool| (!read_before).then_some(());
                 match name {
-                    b"iss" => fields.iss = Some(scan.text()?),
-                    b"sub" => fields.sub = Some(scan.text()?),
-                    b"qsh" => fields.qsh = Some(scan.text()?),
+                    b"iss" => {
+                        first(fields.iss.is_some())?;
+                        fields.iss = Some(scan.text()?);
+                    }
+                    b"sub" => {
+                        first(fields.sub.is_some())?;
+                        fields.sub = Some(scan.text()?);
+                    }
+                    b"qsh" => {
+                        first(fields.qsh.is_some())?;
+                        fields.qsh = Some(scan.text()?);
+                    }
                     // A list of audiences goes to the general reader, which copies them.
-                    b"aud" => fields.aud = Audience::One(scan.text()?),
-                    b"iat" => fields.iat = Some(scan.date()?),
-                    b"exp" => fields.exp = Some(scan.date()?),
-                    b"nbf" => fields.nbf = Some(scan.date()?),
+                    b"aud" => {
+                        first(fields.aud != Audience::Absent)?;
+                        fields.aud = Audience::One(scan.text()?);
+                    }
+                    b"iat" => {
+                        first(fields.iat.is_some())?;
+                        fields.iat = Some(scan.date()?);
+                    }
+                    b"exp" => {
+                        first(fields.exp.is_some())?;
+                        fields.exp = Some(scan.date()?);
+                    }
+                    b"nbf" => {
+                        first(fields.nbf.is_some())?;
+                        fields.nbf = Some(scan.date()?);
+                    }
                     b"context" => {
+                        first(context.is_some())?;
                         let start = scan.at;
                         scan.value(1, &mut counts)?;
                         context = text.get(start..scan.at);
                     }
-                    _ => scan.value(1, &mut counts)?,
+                    _ => {
+                        // Names are short: comparing inline beats a `memcmp` call per pair.
+                        let same = |&(s, e): &(usize, usize)| {
+                            e - s == name.len()
+                                && payload[s..e].iter().zip(name).all(|(a, b)| a == b)
+                        };
+                        if names[..others].iter().any(same) {
+                            return None;
+                        }
+                        *names.get_mut(others)? = (start, end);
+                        others += 1;
+                        scan.value(1, &mut counts)?;
+                    }
                 }
                 if scan.eat(b'}') {
                     break;
@@ -810,6 +840,14 @@ mod tests {
             r#"{"iss":"\u0061"}"#,
             r#"{"aud":["a"]}"#,
             r#"{"a":1,"a":2}"#,
+            r#"{"iss":"a","iss":"a"}"#,
+            r#"{"sub":"a","x":1,"sub":"b"}"#,
+            r#"{"qsh":"a","qsh":"a"}"#,
+            r#"{"aud":"a","aud":"a"}"#,
+            r#"{"iat":1,"iat":1}"#,
+            r#"{"exp":1,"exp":2}"#,
+            r#"{"nbf":1,"nbf":1}"#,
+            r#"{"context":{},"context":{}}"#,
             r#"{"iat":1.5}"#,
             r#"{"iat":01}"#,
             r#"{"exp":253402300800}"#,
