@@ -289,6 +289,7 @@ fn is_unreserved(b: u8) -> bool {
 
 /// Writes the canonical encoding of a raw component: decoded, then every byte but the
 /// unreserved ones as `%XX` (upper-case hex).
+#[inline(always)]
 fn write_component(raw: &[u8], form: Form, out: &mut impl Sink) {
     match form {
         Form::Unreserved | Form::CanonicalEscaped => out.put(raw),
