@@ -496,6 +496,7 @@ mod plain {
 
         /// After an opening quote: the span of a string without escapes or control
         /// characters, up to its closing quote.
+        #[inline(always)]
         fn string(&mut self) -> Option<(usize, usize)> {
             let start = self.at;
             let bytes = self.text.as_bytes();
