@@ -43,13 +43,39 @@ pub(crate) fn split(token: &str) -> Result<Segments<'_>, Error> {
     split_unchecked(token)
 }
 
-/// As [`split`], without the alphabet check: for a caller that decodes the header and the
-/// payload (which succeeds on base64url text only), checks the signature's alphabet with
-/// [`token_chars`], and on any failure checks the whole token first, so that the error is
-/// the one [`split`] gives.
+/// As [`split`], without the alphabet check and without looking for dots inside the
+/// payload: the header ends at the first dot and the signature starts after the last one.
+/// For a caller that decodes the header and the payload (which succeeds on base64url text
+/// only, so never on a payload holding a dot), checks the signature's alphabet with
+/// [`token_chars`], and on any failure returns what [`split`] says of the token, if it
+/// refuses it: the error is then the one [`split`] gives.
 pub(crate) fn split_deferred(token: &str) -> Result<Segments<'_>, Error> {
     check_size(token)?;
-    split_unchecked(token)
+    let bytes = token.as_bytes();
+    let first = find_byte(bytes, b'.').ok_or(Error::MalformedToken)?;
+    // The signature is the short end of the token: an HS256 one is 43 characters, so the
+    // last dot is looked for there first.
+    let hs256 = bytes.len().checked_sub(44).filter(|&at| {
+        bytes[at] == b'.' && find_byte(&bytes[at + 1..], b'.').is_none()
+    });
+    let last = hs256
+        .or_else(|| bytes.iter().rposition(|&b| b == b'.'))
+        .filter(|&last| last > first)
+        .ok_or(Error::MalformedToken)?;
+    let (header, payload, signature) = (
+        &token[..first],
+        &token[first + 1..last],
+        &token[last + 1..],
+    );
+    if header.is_empty() || payload.is_empty() || signature.is_empty() {
+        return Err(Error::MalformedToken);
+    }
+    Ok(Segments {
+        header,
+        payload,
+        signature,
+        signing_input: &token[..last],
+    })
 }
 
 fn check_size(token: &str) -> Result<(), Error> {
