@@ -86,7 +86,10 @@ pub(crate) fn decode_into(text: &[u8], out: &mut [u8]) -> bool {
     // (4 or 2), which no byte holds, must be zero.
     let (last, unused) = match *tail {
         [a, b] => (T0[usize::from(a)] | T1[usize::from(b)], 0xF000),
-        [a, b, c] => (T0[usize::from(a)] | T1[usize::from(b)] | T2[usize::from(c)], 0xC0),
+        [a, b, c] => (
+            T0[usize::from(a)] | T1[usize::from(b)] | T2[usize::from(c)],
+            0xC0,
+        ),
         _ => (0, 0),
     };
     let [_, b0, b1, _] = last.to_be_bytes();
@@ -137,7 +140,12 @@ mod tests {
             texts.extend(longer);
         }
         for text in &texts {
-            assert_eq!(ours(text), reference(text), "{:?}", String::from_utf8_lossy(text));
+            assert_eq!(
+                ours(text),
+                reference(text),
+                "{:?}",
+                String::from_utf8_lossy(text)
+            );
         }
     }
 
@@ -155,7 +163,10 @@ mod tests {
                     spoiled[at] = bad;
                     assert_eq!(ours(&spoiled), None, "{len} {at} {bad}");
                 }
-                assert_eq!(ours(&text.as_bytes()[..at]), reference(&text.as_bytes()[..at]));
+                assert_eq!(
+                    ours(&text.as_bytes()[..at]),
+                    reference(&text.as_bytes()[..at])
+                );
             }
             let padded = URL_SAFE_NO_PAD.encode(&bytes[..len]) + "==";
             assert_eq!(ours(padded.as_bytes()), None);

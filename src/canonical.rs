@@ -437,7 +437,12 @@ mod tests {
                 CanonicalRequest::from_target("GET", t, None)
                     .map(|r| (r.to_string(), r.qsh(), r.token(None)))
             };
-            assert_eq!(read(target), read(cut), "{}", &target[..target.len().min(60)]);
+            assert_eq!(
+                read(target),
+                read(cut),
+                "{}",
+                &target[..target.len().min(60)]
+            );
         }
         assert!(CanonicalRequest::from_target("GET", &targets[21], None).is_ok());
         assert_eq!(

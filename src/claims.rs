@@ -235,7 +235,6 @@ impl fmt::Debug for Claims {
     }
 }
 
-
 /// The typed claims found in one pass over the payload's members.
 #[derive(Default)]
 #[cfg_attr(test, derive(PartialEq))]
@@ -660,7 +659,6 @@ mod plain {
             self.at = at;
             Some(())
         }
-
     }
 
     /// Bytes of `word` that end a plain string's scan (`"`, `\\`, below 0x20), as their

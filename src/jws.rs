@@ -55,18 +55,16 @@ pub(crate) fn split_deferred(token: &str) -> Result<Segments<'_>, Error> {
     let first = find_byte(bytes, b'.').ok_or(Error::MalformedToken)?;
     // The signature is the short end of the token: an HS256 one is 43 characters, so the
     // last dot is looked for there first.
-    let hs256 = bytes.len().checked_sub(44).filter(|&at| {
-        bytes[at] == b'.' && find_byte(&bytes[at + 1..], b'.').is_none()
-    });
+    let hs256 = bytes
+        .len()
+        .checked_sub(44)
+        .filter(|&at| bytes[at] == b'.' && find_byte(&bytes[at + 1..], b'.').is_none());
     let last = hs256
         .or_else(|| bytes.iter().rposition(|&b| b == b'.'))
         .filter(|&last| last > first)
         .ok_or(Error::MalformedToken)?;
-    let (header, payload, signature) = (
-        &token[..first],
-        &token[first + 1..last],
-        &token[last + 1..],
-    );
+    let (header, payload, signature) =
+        (&token[..first], &token[first + 1..last], &token[last + 1..]);
     if header.is_empty() || payload.is_empty() || signature.is_empty() {
         return Err(Error::MalformedToken);
     }

@@ -188,10 +188,7 @@ pub(crate) fn parse_target_query<'q>(
 
 /// One parse of [`parse_into`]; also says whether any key or value held a `#`.
 #[inline(always)]
-fn parse_pass<'q>(
-    query: &'q str,
-    params: &mut ParamList,
-) -> Result<(QueryToken<'q>, bool), Error> {
+fn parse_pass<'q>(query: &'q str, params: &mut ParamList) -> Result<(QueryToken<'q>, bool), Error> {
     if query.len() > MAX_QUERY_LEN {
         return Err(Error::QueryTooLong {
             len: query.len(),
@@ -633,9 +630,9 @@ fn classify_noting(raw: &[u8], offset: usize, seen: &mut u8) -> Result<Form, Err
 fn escapes_or_hash(raw: &[u8]) -> (bool, bool) {
     // One fold for all three bytes (it vectorizes; a fold with two results does not), and
     // only a component that has one of them is looked at again.
-    let any = raw
-        .iter()
-        .fold(0u8, |any, &b| any | u8::from((b == b'%') | (b == b'+') | (b == b'#')));
+    let any = raw.iter().fold(0u8, |any, &b| {
+        any | u8::from((b == b'%') | (b == b'+') | (b == b'#'))
+    });
     if any == 0 {
         return (false, false);
     }

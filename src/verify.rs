@@ -492,7 +492,11 @@ mod tests {
         variants.push(format!("{}{}", &token[..=dots[0]], &token[dots[1]..]));
         for variant in &variants {
             if let Err(expected) = jws::split(variant) {
-                assert_eq!(Unverified::parse(variant).err(), Some(expected), "{variant}");
+                assert_eq!(
+                    Unverified::parse(variant).err(),
+                    Some(expected),
+                    "{variant}"
+                );
             }
         }
     }
