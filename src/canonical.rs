@@ -143,19 +143,19 @@ impl<'a> CanonicalRequest<'a> {
         target: &'a str,
         base: Option<&BasePath>,
     ) -> Result<Self, Error> {
-        let target = match crate::find::find_byte(target.as_bytes(), b'#') {
-            Some(hash) => &target[..hash],
-            None => target,
-        };
+        // Scheme and authority end at the first `/`, `?` or `#` after them, so a fragment
+        // changes nothing before it; the query's own `#` is found in its scan for `&`.
         let target = match split_absolute(target) {
             Some(rest) => rest,
             None => target,
         };
-        let (path, query) = match crate::find::find_byte(target.as_bytes(), b'?') {
-            Some(q) => (&target[..q], Some(&target[q + 1..])),
-            None => (target, None),
-        };
-        Self::from_parts(method, path, query, base)
+        match crate::find::find_either(target.as_bytes(), b'?', b'#') {
+            Some(q) if target.as_bytes()[q] == b'?' => {
+                Self::build(method, &target[..q], Some(&target[q + 1..]), base, true)
+            }
+            Some(hash) => Self::build(method, &target[..hash], None, base, true),
+            None => Self::build(method, target, None, base, true),
+        }
     }
 
     /// From a method, a raw path and a raw query (without `?`), for frameworks that have
@@ -172,6 +172,17 @@ impl<'a> CanonicalRequest<'a> {
         query: Option<&'a str>,
         base: Option<&BasePath>,
     ) -> Result<Self, Error> {
+        Self::build(method, path, query, base, false)
+    }
+
+    /// [`from_parts`](Self::from_parts); with `fragment`, the query ends at its first `#`.
+    fn build(
+        method: &'a str,
+        path: &'a str,
+        query: Option<&'a str>,
+        base: Option<&BasePath>,
+        fragment: bool,
+    ) -> Result<Self, Error> {
         validate_method(method)?;
         if path.len() > MAX_PATH_LEN {
             return Err(Error::PathTooLong {
@@ -182,7 +193,12 @@ impl<'a> CanonicalRequest<'a> {
         let path = canonical_path(path, base);
         let query = query.unwrap_or_default();
         let mut params = ParamList::new();
-        let token = query::parse_into(query, &mut params)?;
+        let (token, query) = if fragment {
+            let (token, end) = query::parse_target_query(query, &mut params)?;
+            (token, &query[..end])
+        } else {
+            (query::parse_into(query, &mut params)?, query)
+        };
         let mut sink = HashSink::new();
         write(method, path, query, &params, &mut sink);
         Ok(Self {
@@ -382,6 +398,59 @@ mod tests {
         CanonicalRequest::from_target(method, target, base.as_ref())
             .map(|r| r.to_string())
             .unwrap_or_else(|e| format!("error: {e}"))
+    }
+
+    /// A target is read exactly as the same target cut at its first `#`, though the query's
+    /// `#` is found while parsing: errors, parameter counts, the length limit and the token
+    /// after the `#` do not count.
+    #[test]
+    fn a_fragment_ends_the_target() {
+        let many = "a&".repeat(crate::query::MAX_PARAMS);
+        let long = format!("/p?a=1#{}", "b".repeat(crate::MAX_QUERY_LEN));
+        let targets = [
+            "/p?a=1#frag".to_owned(),
+            "/p?a=1&b#x=2&c=3".to_owned(),
+            "/p?a=1&#".to_owned(),
+            "/p?#a=1".to_owned(),
+            "/p#?a=1".to_owned(),
+            "/p#x/y?a=1".to_owned(),
+            "/p?a=%zz#".to_owned(),
+            "/p?a=1#%zz".to_owned(),
+            "/p?a=1&k#%zz=v".to_owned(),
+            "/p?a%E9=1#".to_owned(),
+            "/p?a=1#%E9".to_owned(),
+            "/p?jwt=x.y.z#q".to_owned(),
+            "/p?jwt=x.y.z&a=1#&jwt=other".to_owned(),
+            "/p?jwt=x#%zz".to_owned(),
+            "/p?jw#t=x".to_owned(),
+            "/p?a=1+2#+".to_owned(),
+            "https://h/p?a=1#f".to_owned(),
+            "https://h#f?a=1".to_owned(),
+            "https://h?a=1#f&b=2".to_owned(),
+            format!("/p?{many}#b"),
+            format!("/p?{many}b#c"),
+            long,
+        ];
+        for target in &targets {
+            let cut = &target[..target.find('#').unwrap_or(target.len())];
+            let read = |t| {
+                CanonicalRequest::from_target("GET", t, None)
+                    .map(|r| (r.to_string(), r.qsh(), r.token(None)))
+            };
+            assert_eq!(
+                read(target),
+                read(cut),
+                "{}",
+                &target[..target.len().min(60)]
+            );
+        }
+        assert!(CanonicalRequest::from_target("GET", &targets[21], None).is_ok());
+        assert_eq!(
+            CanonicalRequest::from_target("GET", &targets[20], None).map(|_| ()),
+            Err(Error::TooManyParameters {
+                max: crate::query::MAX_PARAMS
+            })
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ use serde::de::{Deserializer as _, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::base64url;
 use crate::error::{Claim, Error, TokenPart};
 use crate::jws::{self, Members};
 use crate::time::UnixTime;
@@ -24,7 +25,7 @@ use crate::time::UnixTime;
 /// exactly sized heap block, and the claims are spans of it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Claims {
-    payload: Box<[u8]>,
+    payload: Box<str>,
     iss: Text,
     sub: Option<Text>,
     aud: Audience,
@@ -63,12 +64,11 @@ impl Text {
         }
     }
 
-    fn get<'c>(&'c self, payload: &'c [u8]) -> &'c str {
+    fn get<'c>(&'c self, payload: &'c str) -> &'c str {
         match self {
-            // Spans are whole JSON strings cut from UTF-8 text: checking the span alone is enough.
+            // Spans are whole JSON strings cut from UTF-8 text, so on character boundaries.
             Self::Span { start, end } => payload
                 .get(*start as usize..*end as usize)
-                .and_then(|b| core::str::from_utf8(b).ok())
                 .unwrap_or_default(),
             Self::Owned(s) => s,
         }
@@ -101,13 +101,11 @@ impl Claims {
     pub(crate) fn decode(segment: &str) -> Result<Self, Error> {
         let invalid = Error::InvalidBase64(TokenPart::Payload);
         // Unpadded base64url: 4 characters are 3 bytes, and a last group of 1 is invalid.
-        if segment.len() % 4 == 1 {
+        let Some(exact) = base64url::decoded_len(segment.len()) else {
             return Err(invalid);
-        }
-        let exact = segment.len() / 4 * 3 + (segment.len() % 4).saturating_sub(1);
+        };
         let mut payload = vec![0u8; exact];
-        let written = base64_decode_into(segment, &mut payload)?;
-        if written != exact {
+        if !base64url::decode_into(segment.as_bytes(), &mut payload) {
             return Err(invalid);
         }
         Self::read(payload.into_boxed_slice())
@@ -119,9 +117,18 @@ impl Claims {
     }
 
     fn read(payload: Box<[u8]>) -> Result<Self, Error> {
+        // Validated as UTF-8 once: claims are then slices of it, not checked again on access.
+        let payload = match String::from_utf8(payload.into_vec()) {
+            Ok(text) => text.into_boxed_str(),
+            Err(e) => {
+                return Err(Fields::read(e.as_bytes())
+                    .err()
+                    .unwrap_or(Error::InvalidJson(TokenPart::Payload)))
+            }
+        };
         let fields = match plain::read(&payload) {
             Some(fields) => fields,
-            None => Fields::read(&payload)?,
+            None => Fields::read(payload.as_bytes())?,
         };
         Ok(Self {
             iss: fields.iss.ok_or(Error::MissingClaim(Claim::Iss))?,
@@ -193,13 +200,13 @@ impl Claims {
     /// The raw JSON text of any claim, typed ones included (`raw("context")`).
     #[must_use]
     pub fn raw(&self, name: &str) -> Option<&str> {
-        let members = Members::parse(&self.payload, TokenPart::Payload).ok()?;
+        let members = Members::parse(self.payload.as_bytes(), TokenPart::Payload).ok()?;
         members.get(name).map(RawValue::get)
     }
 
     /// Every claim name with its raw JSON text, in the token's order.
     pub fn iter(&self) -> impl Iterator<Item = (Cow<'_, str>, &str)> {
-        Members::parse(&self.payload, TokenPart::Payload)
+        Members::parse(self.payload.as_bytes(), TokenPart::Payload)
             .map(Members::into_vec)
             .unwrap_or_default()
             .into_iter()
@@ -209,8 +216,7 @@ impl Claims {
     /// The whole payload, as JSON text.
     #[must_use]
     pub fn payload_json(&self) -> &str {
-        // Claims are only built from payloads that parsed as UTF-8 JSON.
-        core::str::from_utf8(&self.payload).unwrap_or_default()
+        &self.payload
     }
 }
 
@@ -227,13 +233,6 @@ impl fmt::Debug for Claims {
             .field("context_account_id", &self.context_account_id())
             .finish_non_exhaustive()
     }
-}
-
-fn base64_decode_into(segment: &str, out: &mut [u8]) -> Result<usize, Error> {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode_slice(segment, out)
-        .map_err(|_| Error::InvalidBase64(TokenPart::Payload))
 }
 
 /// The typed claims found in one pass over the payload's members.
@@ -354,22 +353,22 @@ fn context_account_id(payload: &[u8], raw: &str) -> Result<Option<Text>, Error> 
 /// general reader, which then reads the whole payload, has little of it read twice.
 mod plain {
     use super::{context_account_id, Audience, Fields, Text};
-    use crate::find::find_byte;
     use crate::jws::{MAX_JSON_ARRAY_LEN, MAX_JSON_DEPTH, MAX_JSON_MEMBERS};
     use crate::time::UnixTime;
 
-    /// Most top-level names remembered for the repeated-name check; more go to the general
-    /// reader.
+    /// Most top-level names other than the typed claims remembered for the repeated-name
+    /// check (a typed claim read twice is found by its field); more go to the general reader.
     const MAX_NAMES: usize = 16;
 
     /// The typed claims of `payload`, or `None` to leave it to the general reader.
-    pub(super) fn read(payload: &[u8]) -> Option<Fields> {
-        let text = core::str::from_utf8(payload).ok()?;
+    pub(super) fn read(text: &str) -> Option<Fields> {
+        let payload = text.as_bytes();
         let mut scan = Scanner { text, at: 0 };
         let mut counts = Counts::default();
         let mut fields = Fields::default();
         let mut names = [(0, 0); MAX_NAMES];
-        let mut count = 0;
+        // Members of the top-level object, and how many of them are not typed claims.
+        let (mut count, mut others) = (0, 0);
         let mut context = None;
         scan.expect(b'{')?;
         if !scan.eat(b'}') {
@@ -377,31 +376,60 @@ mod plain {
                 scan.expect(b'"')?;
                 let (start, end) = scan.name()?;
                 let name = &payload[start..end];
-                // Names are short: comparing inline beats a `memcmp` call per pair.
-                let same = |&(s, e): &(usize, usize)| {
-                    e - s == name.len() && payload[s..e].iter().zip(name).all(|(a, b)| a == b)
-                };
-                if names[..count].iter().any(same) {
-                    return None;
-                }
-                *names.get_mut(count)? = (start, end);
                 count += 1;
                 scan.expect(b':')?;
+                // A claim read before is a repeated name; other names are compared with the
+                // earlier other names.
+                let first = |read_before: bool| (!read_before).then_some(());
                 match name {
-                    b"iss" => fields.iss = Some(scan.text()?),
-                    b"sub" => fields.sub = Some(scan.text()?),
-                    b"qsh" => fields.qsh = Some(scan.text()?),
+                    b"iss" => {
+                        first(fields.iss.is_some())?;
+                        fields.iss = Some(scan.text()?);
+                    }
+                    b"sub" => {
+                        first(fields.sub.is_some())?;
+                        fields.sub = Some(scan.text()?);
+                    }
+                    b"qsh" => {
+                        first(fields.qsh.is_some())?;
+                        fields.qsh = Some(scan.text()?);
+                    }
                     // A list of audiences goes to the general reader, which copies them.
-                    b"aud" => fields.aud = Audience::One(scan.text()?),
-                    b"iat" => fields.iat = Some(scan.date()?),
-                    b"exp" => fields.exp = Some(scan.date()?),
-                    b"nbf" => fields.nbf = Some(scan.date()?),
+                    b"aud" => {
+                        first(fields.aud != Audience::Absent)?;
+                        fields.aud = Audience::One(scan.text()?);
+                    }
+                    b"iat" => {
+                        first(fields.iat.is_some())?;
+                        fields.iat = Some(scan.date()?);
+                    }
+                    b"exp" => {
+                        first(fields.exp.is_some())?;
+                        fields.exp = Some(scan.date()?);
+                    }
+                    b"nbf" => {
+                        first(fields.nbf.is_some())?;
+                        fields.nbf = Some(scan.date()?);
+                    }
                     b"context" => {
+                        first(context.is_some())?;
                         let start = scan.at;
                         scan.value(1, &mut counts)?;
                         context = text.get(start..scan.at);
                     }
-                    _ => scan.value(1, &mut counts)?,
+                    _ => {
+                        // Names are short: comparing inline beats a `memcmp` call per pair.
+                        let same = |&(s, e): &(usize, usize)| {
+                            e - s == name.len()
+                                && payload[s..e].iter().zip(name).all(|(a, b)| a == b)
+                        };
+                        if names[..others].iter().any(same) {
+                            return None;
+                        }
+                        *names.get_mut(others)? = (start, end);
+                        others += 1;
+                        scan.value(1, &mut counts)?;
+                    }
                 }
                 if scan.eat(b'}') {
                     break;
@@ -467,21 +495,34 @@ mod plain {
 
         /// After an opening quote: the span of a string without escapes or control
         /// characters, up to its closing quote.
+        #[inline(always)]
         fn string(&mut self) -> Option<(usize, usize)> {
             let start = self.at;
             let bytes = self.text.as_bytes();
-            let end = start + find_byte(bytes.get(start..)?, b'"')?;
-            // Branch-free, so it vectorizes.
-            let special = bytes[start..end]
-                .iter()
-                .fold(0u8, |any, &b| any | u8::from((b == b'\\') | (b < 0x20)));
-            self.at = end + 1;
-            (special == 0).then_some((start, end))
+            // The first `"`, `\\` or control character ends the scan; only a `"` is a plain
+            // string's end. Eight bytes a step (SWAR), the last few of the text one by one.
+            let rest = bytes.get(start..)?;
+            let mut words = rest.chunks_exact(8);
+            let mut at = start;
+            let stop = 'scan: {
+                for word in &mut words {
+                    let mut eight = [0u8; 8];
+                    eight.copy_from_slice(word);
+                    let found = string_stops(u64::from_le_bytes(eight));
+                    if found != 0 {
+                        break 'scan at + (found.trailing_zeros() / 8) as usize;
+                    }
+                    at += 8;
+                }
+                at + words
+                    .remainder()
+                    .iter()
+                    .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?
+            };
+            self.at = stop + 1;
+            (bytes[stop] == b'"').then_some((start, stop))
         }
 
-        /// After an opening quote: the span of a member name. The three-letter claim names
-        /// are recognized by one 4-byte comparison (name and closing quote); anything else
-        /// is read as a string.
         fn name(&mut self) -> Option<(usize, usize)> {
             let start = self.at;
             let next4 = self.text.as_bytes().get(start..start + 4);
@@ -507,23 +548,38 @@ mod plain {
         /// A NumericDate written as a plain integer within range (what tokens carry);
         /// fractions, exponents, signs and out-of-range values go to the general reader.
         fn date(&mut self) -> Option<UnixTime> {
+            let bytes = self.text.as_bytes();
             let start = self.at;
-            let digits = self.digits();
-            let number = &self.text.as_bytes()[start..self.at];
-            if digits == 0 || digits > 12 || (digits > 1 && number[0] == b'0') {
+            let mut at = start;
+            let mut secs = 0u64;
+            // Dates of our time have 10 digits: the first 8 read as one word (SWAR).
+            if let Some(word) = bytes.get(at..at + 8) {
+                let mut eight = [0u8; 8];
+                eight.copy_from_slice(word);
+                if let Some(value) = eight_digits(u64::from_le_bytes(eight)) {
+                    secs = value;
+                    at += 8;
+                }
+            }
+            // More than 12 digits is refused whatever follows: no need to count further.
+            while let Some(&d) = bytes.get(at).filter(|d| d.is_ascii_digit()) {
+                if at - start == 12 {
+                    return None;
+                }
+                secs = secs * 10 + u64::from(d - b'0');
+                at += 1;
+            }
+            let digits = at - start;
+            self.at = at;
+            if digits == 0 || (digits > 1 && bytes[start] == b'0') {
                 return None;
             }
             if matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
                 return None;
             }
-            // At most 12 digits: no overflow.
-            let secs = number
-                .iter()
-                .fold(0u64, |secs, &d| secs * 10 + u64::from(d - b'0'));
             (secs <= UnixTime::MAX_NUMERIC_DATE.as_secs()).then_some(UnixTime::from_secs(secs))
         }
 
-        /// Skips one value of any type, at nesting `depth`.
         fn value(&mut self, depth: usize, counts: &mut Counts) -> Option<()> {
             match self.peek()? {
                 b'"' => {
@@ -603,15 +659,37 @@ mod plain {
             self.at = at;
             Some(())
         }
+    }
 
-        fn digits(&mut self) -> usize {
-            let count = self.text.as_bytes()[self.at..]
-                .iter()
-                .take_while(|b| b.is_ascii_digit())
-                .count();
-            self.at += count;
-            count
+    /// Bytes of `word` that end a plain string's scan (`"`, `\\`, below 0x20), as their
+    /// high bits: exact up to the first such byte, which is all the caller reads.
+    #[inline(always)]
+    fn string_stops(word: u64) -> u64 {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGHS: u64 = 0x8080_8080_8080_8080;
+        let zero = |x: u64| x.wrapping_sub(ONES) & !x;
+        let quote = zero(word ^ (ONES * u64::from(b'"')));
+        let backslash = zero(word ^ (ONES * u64::from(b'\\')));
+        let control = word.wrapping_sub(ONES * 0x20) & !word;
+        (quote | backslash | control) & HIGHS
+    }
+
+    /// The value of eight ASCII digits (first digit in the lowest byte), or `None` if any
+    /// byte is not a digit.
+    #[inline(always)]
+    fn eight_digits(word: u64) -> Option<u64> {
+        const EACH: u64 = 0x0101_0101_0101_0101;
+        // Every byte 0x30..=0x39: its high nibble 3, and adding 6 keeps it 3.
+        let digits = (word & (0xF0 * EACH)) == 0x30 * EACH
+            && (word.wrapping_add(6 * EACH) & (0xF0 * EACH)) == 0x30 * EACH;
+        if !digits {
+            return None;
         }
+        let mut v = word - 0x30 * EACH;
+        v = (v * 10 + (v >> 8)) & 0x00FF_00FF_00FF_00FF;
+        v = (v * 100 + (v >> 16)) & 0x0000_FFFF_0000_FFFF;
+        v = (v * 10_000 + (v >> 32)) & 0xFFFF_FFFF;
+        Some(v)
     }
 }
 
@@ -730,7 +808,7 @@ mod tests {
 
     /// Whatever the plain reader accepts, the general reader accepts and reads the same way.
     fn plain_agrees(json: &[u8]) -> bool {
-        let Some(plain) = plain::read(json) else {
+        let Some(plain) = core::str::from_utf8(json).ok().and_then(plain::read) else {
             return false;
         };
         let general = Fields::read(json);
@@ -761,6 +839,14 @@ mod tests {
             r#"{"iss":"\u0061"}"#,
             r#"{"aud":["a"]}"#,
             r#"{"a":1,"a":2}"#,
+            r#"{"iss":"a","iss":"a"}"#,
+            r#"{"sub":"a","x":1,"sub":"b"}"#,
+            r#"{"qsh":"a","qsh":"a"}"#,
+            r#"{"aud":"a","aud":"a"}"#,
+            r#"{"iat":1,"iat":1}"#,
+            r#"{"exp":1,"exp":2}"#,
+            r#"{"nbf":1,"nbf":1}"#,
+            r#"{"context":{},"context":{}}"#,
             r#"{"iat":1.5}"#,
             r#"{"iat":01}"#,
             r#"{"exp":253402300800}"#,
@@ -816,6 +902,53 @@ mod tests {
             Fields::read(elements(MAX_JSON_ARRAY_LEN + 1).as_bytes()).err(),
             Some(Error::ArrayTooLong(TokenPart::Payload))
         );
+    }
+
+    /// The plain reader's word-at-a-time scans, at every alignment: a string ends at its
+    /// first `"`, and a `\\` or control character anywhere before it leaves the payload to
+    /// the general reader; dates of every digit count around 8 and 12, leading zeros and
+    /// fractions as the general reader reads them.
+    #[test]
+    fn plain_reader_scans_by_the_word() {
+        for len in 0..40 {
+            let plain = "x".repeat(len);
+            let json = format!(r#"{{"iss":"{plain}","iat":1,"exp":2}}"#);
+            assert!(plain_agrees(json.as_bytes()), "{json}");
+            assert_eq!(parse(&json).unwrap().iss(), plain);
+            for at in 0..len {
+                for special in ["\\u0078", "\\\"", "\u{1}", "\u{1f}"] {
+                    let mut text = plain.clone();
+                    text.replace_range(at..=at, special);
+                    let json = format!(r#"{{"iss":"{text}","iat":1,"exp":2}}"#);
+                    assert!(!plain_agrees(json.as_bytes()), "{json}");
+                }
+            }
+            // Cut short: no closing quote at all.
+            let json = format!(r#"{{"iss":"{plain}"#);
+            assert!(!plain_agrees(json.as_bytes()), "{json}");
+        }
+        for digits in (1..=14).chain([20, 25]) {
+            for first in ['0', '1', '2', '9'] {
+                let number: String = core::iter::once(first)
+                    .chain((1..digits).map(|i| char::from(b'0' + (i * 7 % 10) as u8)))
+                    .collect();
+                for after in ["", ".5", "e1", "x"] {
+                    let json = format!(r#"{{"iss":"a","iat":{number}{after},"exp":2}}"#);
+                    let plain = plain_agrees(json.as_bytes());
+                    let expected = after.is_empty()
+                        && (digits == 1 || first != '0')
+                        && number.parse::<u128>().unwrap()
+                            <= u128::from(UnixTime::MAX_NUMERIC_DATE.as_secs());
+                    assert_eq!(plain, expected, "{json}");
+                    if plain {
+                        assert_eq!(
+                            u128::from(parse(&json).unwrap().iat().as_secs()),
+                            number.parse::<u128>().unwrap()
+                        );
+                    }
+                }
+            }
+        }
     }
 
     proptest::proptest! {

@@ -70,7 +70,7 @@ pub fn token_from_query(query: &str) -> Result<Option<&str>, Error> {
 ///
 /// The one definition: the canonical request drops this parameter and takes its value as the
 /// token, and [`token_from_query`] looks for the same one.
-#[inline]
+#[inline(always)]
 pub(crate) fn is_jwt_key(raw: &[u8]) -> bool {
     // Decodes at most three units, as the query decodes them: `%XX` is the byte, a `%` not
     // followed by two hex digits is itself, and a `+` (a space) never matches.

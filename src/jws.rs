@@ -36,12 +36,58 @@ pub(crate) struct Segments<'t> {
 
 /// Splits a token after checking its size and alphabet (RFC 8725bis "check JWT format").
 pub(crate) fn split(token: &str) -> Result<Segments<'_>, Error> {
+    check_size(token)?;
+    if !token_chars(token.as_bytes()) {
+        return Err(Error::MalformedToken);
+    }
+    split_unchecked(token)
+}
+
+/// As [`split`], without the alphabet check and without looking for dots inside the
+/// payload: the header ends at the first dot and the signature starts after the last one.
+/// For a caller that decodes the header and the payload (which succeeds on base64url text
+/// only, so never on a payload holding a dot), checks the signature's alphabet with
+/// [`token_chars`], and on any failure returns what [`split`] says of the token, if it
+/// refuses it: the error is then the one [`split`] gives.
+pub(crate) fn split_deferred(token: &str) -> Result<Segments<'_>, Error> {
+    check_size(token)?;
+    let bytes = token.as_bytes();
+    let first = find_byte(bytes, b'.').ok_or(Error::MalformedToken)?;
+    // The signature is the short end of the token: an HS256 one is 43 characters, so the
+    // last dot is looked for there first.
+    let hs256 = bytes
+        .len()
+        .checked_sub(44)
+        .filter(|&at| bytes[at] == b'.' && find_byte(&bytes[at + 1..], b'.').is_none());
+    let last = hs256
+        .or_else(|| bytes.iter().rposition(|&b| b == b'.'))
+        .filter(|&last| last > first)
+        .ok_or(Error::MalformedToken)?;
+    let (header, payload, signature) =
+        (&token[..first], &token[first + 1..last], &token[last + 1..]);
+    if header.is_empty() || payload.is_empty() || signature.is_empty() {
+        return Err(Error::MalformedToken);
+    }
+    Ok(Segments {
+        header,
+        payload,
+        signature,
+        signing_input: &token[..last],
+    })
+}
+
+fn check_size(token: &str) -> Result<(), Error> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(Error::TokenTooLarge {
             len: token.len(),
             max: MAX_TOKEN_LEN,
         });
     }
+    Ok(())
+}
+
+/// Whether every byte is base64url or a dot.
+pub(crate) fn token_chars(bytes: &[u8]) -> bool {
     // Branch-free over fixed-size chunks, so the compiler vectorizes the scan.
     let all_token_chars = |chunk: &[u8]| {
         chunk.iter().fold(true, |ok, &b| {
@@ -53,11 +99,13 @@ pub(crate) fn split(token: &str) -> Result<Segments<'_>, Error> {
                 | (b == b'.'))
         })
     };
-    let chunks = token.as_bytes().chunks_exact(32);
+    let chunks = bytes.chunks_exact(32);
     let tail = chunks.remainder();
-    if !(chunks.fold(true, |ok, chunk| ok & all_token_chars(chunk)) && all_token_chars(tail)) {
-        return Err(Error::MalformedToken);
-    }
+    chunks.fold(true, |ok, chunk| ok & all_token_chars(chunk)) && all_token_chars(tail)
+}
+
+/// The segments of a token of valid size, whatever its alphabet.
+fn split_unchecked(token: &str) -> Result<Segments<'_>, Error> {
     let bytes = token.as_bytes();
     let dot = |from: usize| find_byte(&bytes[from..], b'.').map(|i| from + i);
     let first = dot(0).ok_or(Error::MalformedToken)?;
@@ -112,14 +160,11 @@ pub(crate) fn verify_hs256(key: &TenantKey, segments: &Segments<'_>) -> Result<(
     if segments.signature.len() != 43 {
         return Err(Error::InvalidSignature);
     }
-    let mut tag = [0u8; 33];
-    let len = URL_SAFE_NO_PAD
-        .decode_slice(segments.signature, &mut tag)
-        .map_err(|_| Error::InvalidBase64(TokenPart::Signature))?;
-    if key
-        .mac
-        .verify(segments.signing_input.as_bytes(), &tag[..len])
-    {
+    let mut tag = [0u8; 32];
+    if !crate::base64url::decode_into(segments.signature.as_bytes(), &mut tag) {
+        return Err(Error::InvalidBase64(TokenPart::Signature));
+    }
+    if key.mac.verify(segments.signing_input.as_bytes(), &tag) {
         Ok(())
     } else {
         Err(Error::InvalidSignature)

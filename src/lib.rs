@@ -89,6 +89,7 @@
 #[cfg(feature = "axum")]
 pub mod axum;
 mod backend;
+mod base64url;
 mod canonical;
 mod claims;
 #[cfg(feature = "client")]

@@ -213,7 +213,7 @@ impl Sink for HashSink {
         self.len += 1;
     }
 
-    #[inline]
+    #[inline(always)]
     fn put(&mut self, bytes: &[u8]) {
         if self.len + bytes.len() <= self.buf.len() {
             copy_short(&mut self.buf[self.len..self.len + bytes.len()], bytes);
@@ -236,7 +236,7 @@ impl Sink for HashSink {
 /// `dst.copy_from_slice(src)` (the caller slices `dst` to `src`'s length), with the short
 /// slices (most pieces of a canonical query are 1 to 16 bytes) copied by fixed-size moves,
 /// two of them overlapping, instead of a `memcpy` call apiece.
-#[inline]
+#[inline(always)]
 pub(crate) fn copy_short(dst: &mut [u8], src: &[u8]) {
     let n = src.len();
     match n {

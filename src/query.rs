@@ -94,6 +94,7 @@ impl ParamList {
         }
     }
 
+    #[inline(always)]
     fn push(&mut self, param: Param) {
         match self {
             Self::Inline { len, items } if *len < INLINE_PARAMS => {
@@ -108,6 +109,13 @@ impl ParamList {
                 *self = Self::Heap(heap);
             }
             Self::Heap(heap) => heap.push(param),
+        }
+    }
+
+    fn clear(&mut self) {
+        match self {
+            Self::Inline { len, .. } => *len = 0,
+            Self::Heap(heap) => heap.clear(),
         }
     }
 
@@ -150,6 +158,37 @@ pub(crate) fn parse_into<'q>(
     query: &'q str,
     params: &mut ParamList,
 ) -> Result<QueryToken<'q>, Error> {
+    parse_pass(query, params).map(|(token, _)| token)
+}
+
+/// As [`parse_into`] for the query of a request target, which a `#` ends; returns the
+/// token and the length of the query before its first `#`.
+///
+/// No separate scan for `#`: every byte of a query is a separator (`&`, a piece's first
+/// `=`) or part of a key or value, which parsing reads anyway, noting any `#`. A query with
+/// none (every query a server receives) is parsed once; one with a `#`, or whose parse
+/// failed and that has a `#` (the error may come from after it), is parsed again up to
+/// its `#`, so the result is exactly that of the query cut there.
+pub(crate) fn parse_target_query<'q>(
+    query: &'q str,
+    params: &mut ParamList,
+) -> Result<(QueryToken<'q>, usize), Error> {
+    let first = parse_pass(query, params);
+    if let Ok((token, false)) = first {
+        return Ok((token, query.len()));
+    }
+    match find_byte(query.as_bytes(), b'#') {
+        Some(hash) => {
+            params.clear();
+            parse_into(&query[..hash], params).map(|token| (token, hash))
+        }
+        None => first.map(|(token, _)| (token, query.len())),
+    }
+}
+
+/// One parse of [`parse_into`]; also says whether any key or value held a `#`.
+#[inline(always)]
+fn parse_pass<'q>(query: &'q str, params: &mut ParamList) -> Result<(QueryToken<'q>, bool), Error> {
     if query.len() > MAX_QUERY_LEN {
         return Err(Error::QueryTooLong {
             len: query.len(),
@@ -161,6 +200,7 @@ pub(crate) fn parse_into<'q>(
     let at = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
     let mut token = QueryToken::Absent;
     let mut seen = 0usize;
+    let mut bytes_seen = 0u8;
     let mut next = 0usize;
     // `find_byte` rather than a byte loop: a `jwt` parameter alone is hundreds of bytes.
     while next <= query.len() {
@@ -180,10 +220,12 @@ pub(crate) fn parse_into<'q>(
             Some(eq) => (&piece[..eq], &piece[eq + 1..], offset + eq + 1),
             None => (piece, &piece[piece.len()..], end),
         };
-        let key_form = classify(key, offset)?;
+        let key_form = classify_noting(key, offset, &mut bytes_seen)?;
         if is_jwt_key(key) {
             // Dropped, but still a request the product could have parsed.
-            if has_escape(value) {
+            let (escapes, hash) = escapes_or_hash(value);
+            bytes_seen |= FRAGMENT_BIT * u8::from(hash);
+            if escapes {
                 validate(value, value_offset)?;
             }
             // Only `jwt=...` carries a token (a bare `jwt` is no value at all).
@@ -192,7 +234,7 @@ pub(crate) fn parse_into<'q>(
             }
             continue;
         }
-        let value_form = classify(value, value_offset)?;
+        let value_form = classify_noting(value, value_offset, &mut bytes_seen)?;
         params.push(Param {
             key_prefix: order::key_prefix(key, key_form),
             key_start: at(offset),
@@ -204,7 +246,7 @@ pub(crate) fn parse_into<'q>(
         });
     }
     order::sort(bytes, params.as_mut_slice());
-    Ok(token)
+    Ok((token, bytes_seen & FRAGMENT_BIT != 0))
 }
 
 /// Writes `k1=v1,v2&k2=v3...` for the parameters of `query` sorted by [`parse_into`].
@@ -244,6 +286,7 @@ fn is_unreserved(b: u8) -> bool {
 
 /// Writes the canonical encoding of a raw component: decoded, then every byte but the
 /// unreserved ones as `%XX` (upper-case hex).
+#[inline(always)]
 fn write_component(raw: &[u8], form: Form, out: &mut impl Sink) {
     match form {
         Form::Unreserved | Form::CanonicalEscaped => out.put(raw),
@@ -535,6 +578,8 @@ fn unreserved(b: u8) -> bool {
 /// both are "any byte has it" bits, so a single OR accumulates them.
 const RESERVED_BIT: u8 = 1;
 const ESCAPE_BIT: u8 = 2;
+/// `#`, which ends the query of a request target ([`parse_target_query`]).
+const FRAGMENT_BIT: u8 = 4;
 const CLASS: [u8; 256] = {
     let mut table = [0u8; 256];
     let mut b = 0;
@@ -545,6 +590,9 @@ const CLASS: [u8; 256] = {
         if b == b'%' as usize || b == b'+' as usize {
             table[b] |= ESCAPE_BIT;
         }
+        if b == b'#' as usize {
+            table[b] |= FRAGMENT_BIT;
+        }
         b += 1;
     }
     table
@@ -552,8 +600,16 @@ const CLASS: [u8; 256] = {
 
 /// Classifies a raw component in one pass and, if it has escapes, checks every `%` escape
 /// and that the decoded bytes are UTF-8.
+#[cfg(test)]
 fn classify(raw: &[u8], offset: usize) -> Result<Form, Error> {
+    classify_noting(raw, offset, &mut 0)
+}
+
+/// [`classify`], ORing the classes of the bytes seen into `seen`.
+#[inline]
+fn classify_noting(raw: &[u8], offset: usize, seen: &mut u8) -> Result<Form, Error> {
     let any = raw.iter().fold(0u8, |any, &b| any | CLASS[usize::from(b)]);
+    *seen |= any;
     if any & ESCAPE_BIT != 0 {
         return Ok(if validate(raw, offset)? {
             Form::CanonicalEscaped
@@ -569,12 +625,21 @@ fn classify(raw: &[u8], offset: usize) -> Result<Form, Error> {
     })
 }
 
-/// Whether a raw component has a `%` or a `+`, i.e. decodes to something else. Written so
-/// it vectorizes: it runs over the whole `jwt` value.
-fn has_escape(raw: &[u8]) -> bool {
-    raw.iter()
-        .fold(0u8, |any, &b| any | u8::from((b == b'%') | (b == b'+')))
-        != 0
+/// Whether a raw component has a `%` or a `+` (it decodes to something else), and whether
+/// it has a `#`. Written so it vectorizes: it runs over the whole `jwt` value.
+fn escapes_or_hash(raw: &[u8]) -> (bool, bool) {
+    // One fold for all three bytes (it vectorizes; a fold with two results does not), and
+    // only a component that has one of them is looked at again.
+    let any = raw.iter().fold(0u8, |any, &b| {
+        any | u8::from((b == b'%') | (b == b'+') | (b == b'#'))
+    });
+    if any == 0 {
+        return (false, false);
+    }
+    let escapes = raw
+        .iter()
+        .fold(0u8, |any, &b| any | u8::from((b == b'%') | (b == b'+')));
+    (escapes != 0, raw.contains(&b'#'))
 }
 
 /// Checks every `%` escape and that the decoded bytes are UTF-8; says whether `raw` is
@@ -611,6 +676,27 @@ enum Escapes {
     Malformed,
 }
 
+/// [`HEX`]: not a hex digit.
+const HEX_NONE: u8 = 0x80;
+/// [`HEX`]: a lower-case hex digit (`a`-`f`), which the canonical encoding never writes.
+const HEX_LOWER: u8 = 0x10;
+/// Each byte's value as a hex digit (low four bits), with [`HEX_LOWER`], or [`HEX_NONE`].
+const HEX: [u8; 256] = {
+    let mut table = [HEX_NONE; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = match c {
+            b'0'..=b'9' => c - b'0',
+            b'A'..=b'F' => c - b'A' + 10,
+            b'a'..=b'f' => (c - b'a' + 10) | HEX_LOWER,
+            _ => HEX_NONE,
+        };
+        b += 1;
+    }
+    table
+};
+
 /// [`escapes`] escape by escape, for components too short for blocks of 64 to pay (a few
 /// dozen bytes cost a few dozen branches at most).
 #[inline(always)]
@@ -623,13 +709,20 @@ fn short_escapes(raw: &[u8]) -> Escapes {
             i += 1;
             continue;
         }
-        match hex_pair(raw, i) {
-            None => return Escapes::Malformed,
+        // Both digits by one table lookup each (the same verdicts as `hex_pair` and
+        // `escape_is_canonical`, with fewer branches).
+        let digit = |at: usize| raw.get(at).map_or(HEX_NONE, |&c| HEX[usize::from(c)]);
+        let (hi, lo) = (digit(i + 1), digit(i + 2));
+        if (hi | lo) & HEX_NONE != 0 {
+            return Escapes::Malformed;
+        }
+        let byte = ((hi & 0x0F) << 4) | (lo & 0x0F);
+        if byte >= 0x80 {
             // Short components are checked unit by unit from here (see `validate`), which
             // also finds any malformed escape after this one.
-            Some(byte) if byte >= 0x80 => return Escapes::NonAscii,
-            Some(byte) => canonical &= escape_is_canonical(raw, i, byte),
+            return Escapes::NonAscii;
         }
+        canonical &= ((hi | lo) & HEX_LOWER == 0) & !is_unreserved(byte);
         i += 3;
     }
     Escapes::Ascii { canonical }
@@ -1054,7 +1147,7 @@ mod tests {
             raw in raw_component(),
         ) {
             let bytes = raw.as_bytes();
-            let expected_error = if has_escape(bytes) {
+            let expected_error = if escapes_or_hash(bytes).0 {
                 validate_in_order(bytes, 7).err()
             } else {
                 None
@@ -1088,7 +1181,7 @@ mod tests {
                     let high_escape = bytes
                         .windows(3)
                         .any(|w| w[0] == b'%' && hex_pair(w, 0).is_some_and(|b| b >= 0x80));
-                    let canonical = encoded == raw && !high_escape && has_escape(bytes);
+                    let canonical = encoded == raw && !high_escape && escapes_or_hash(bytes).0;
                     proptest::prop_assert_eq!(form == Form::CanonicalEscaped, canonical);
                 }
             }

@@ -380,12 +380,23 @@ impl<'t> Unverified<'t> {
     ///
     /// Form, header and claim-type errors (see [`Verifier::verify`]).
     pub fn parse(token: &'t str) -> Result<Self, Error> {
-        let segments = jws::split(token)?;
-        jws::check_hs256_header(segments.header).map_err(|error| {
-            crate::session_marker::refine_connect_header_error(segments.header, error)
-        })?;
-        let claims = Claims::decode(segments.payload)?;
-        Ok(Self { segments, claims })
+        // Form is checked only where decoding does not check it: a header that passes and a
+        // payload that decodes are base64url text without dots, so on success only the
+        // signature's alphabet is left. On any failure `jws::split` has the first word, so
+        // a token it refuses gets its error (`MalformedToken`) whatever else is wrong.
+        let segments = jws::split_deferred(token)?;
+        let read = jws::check_hs256_header(segments.header)
+            .map_err(|error| {
+                crate::session_marker::refine_connect_header_error(segments.header, error)
+            })
+            .and_then(|()| Claims::decode(segments.payload));
+        match read {
+            Ok(claims) if jws::token_chars(segments.signature.as_bytes()) => {
+                Ok(Self { segments, claims })
+            }
+            Ok(_) => Err(Error::MalformedToken),
+            Err(error) => Err(jws::split(token).err().unwrap_or(error)),
+        }
     }
 
     /// The token's `iss`: the clientKey whose secret must have signed it. Unverified.
@@ -439,5 +450,54 @@ impl Verified {
     #[must_use]
     pub fn claims(&self) -> &Claims {
         &self.claims
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::canonical::CanonicalRequest;
+    use crate::sign::Signer;
+
+    /// `parse` looks for dots only at the ends of the token and checks the alphabet only of
+    /// the signature, yet refuses every token `jws::split` refuses, with its error: a dot or a
+    /// foreign byte put anywhere, a dot taken away, segments emptied.
+    #[test]
+    fn parse_refuses_what_split_refuses() {
+        let key = TenantKey::new("tenant", &SharedSecret::new("secret")).unwrap();
+        let request = CanonicalRequest::from_target("GET", "/p?a=1", None).unwrap();
+        let token = Signer::new("tenant")
+            .sign_request(&request, &key, UnixTime::from_secs(1_700_000_000))
+            .unwrap();
+        let token = token.as_str();
+        assert!(Unverified::parse(token).is_ok());
+        let mut variants = Vec::new();
+        for at in 0..=token.len() {
+            for inserted in [".", "..", "!", "="] {
+                variants.push(format!("{}{inserted}{}", &token[..at], &token[at..]));
+            }
+            if at < token.len() {
+                for replaced in [".", "%"] {
+                    variants.push(format!("{}{replaced}{}", &token[..at], &token[at + 1..]));
+                }
+            }
+        }
+        let dots: Vec<usize> = token.match_indices('.').map(|(i, _)| i).collect();
+        for &dot in &dots {
+            variants.push(format!("{}{}", &token[..dot], &token[dot + 1..]));
+        }
+        variants.push(format!(".{}", &token[dots[0] + 1..]));
+        variants.push(format!("{}.", &token[..dots[1]]));
+        variants.push(format!("{}{}", &token[..=dots[0]], &token[dots[1]..]));
+        for variant in &variants {
+            if let Err(expected) = jws::split(variant) {
+                assert_eq!(
+                    Unverified::parse(variant).err(),
+                    Some(expected),
+                    "{variant}"
+                );
+            }
+        }
     }
 }

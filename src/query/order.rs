@@ -25,9 +25,16 @@ pub(super) fn sort(query: &[u8], params: &mut [Param]) {
 /// (tests force one way or the other).
 fn sort_with(query: &[u8], params: &mut [Param], is_cheap: fn(Size) -> bool) {
     params.sort_unstable_by_key(|p| p.key_prefix);
+    // Keys of ordinary requests differ in their first bytes: the runs start at the first
+    // pair of equal prefixes, if any.
+    let Some(mut start) = params
+        .windows(2)
+        .position(|pair| pair[0].key_prefix == pair[1].key_prefix)
+    else {
+        return;
+    };
     // Runs of equal prefixes: the cheap ones sorted now, the others counted.
     let mut heavy = Size::default();
-    let mut start = 0;
     while start < params.len() {
         let end = run_end(params, start);
         let run = &mut params[start..end];
@@ -442,7 +449,7 @@ fn key_rank(byte: u8) -> u16 {
 
 /// The ranks of a key's first 7 decoded bytes, 9 bits each, missing bytes as 0. Keys whose
 /// prefixes differ sort as their prefixes do; equal prefixes need the full comparison.
-#[inline]
+#[inline(always)]
 pub(super) fn key_prefix(raw: &[u8], form: Form) -> u64 {
     #[inline(always)]
     fn pack(mut bytes: impl Iterator<Item = u8>) -> u64 {
