@@ -104,15 +104,17 @@ mod report {
     /// if it set one, and the ratio CI refuses to exceed.
     ///
     /// The bound is the ratio this crate measures (commit ce06d1f: 35,788, 51,612, 9,950,
-    /// 25,780 and 34,564 instructions), rounded up to the next 0.01, plus 0.01 of headroom:
-    /// "no regression". Before that work (commit 5c448cc) it was 39,942, 56,628, 10,619,
+    /// 25,780 and 34,564 instructions) plus 2%, rounded up to the next 0.01: "no
+    /// regression". The headroom is relative because the same commit built in another
+    /// directory counts 62 to 191 instructions more (code layout), which is near 2% of the
+    /// small qsh floor. Before that work (commit 5c448cc) it was 39,942, 56,628, 10,619,
     /// 27,402 and 37,135. Lower a bound when a change brings its operation down.
     const LIMITS: [(Option<f64>, f64); 5] = [
-        (Some(1.3), 1.35),
-        (None, 1.42),
-        (Some(1.3), 1.49),
-        (None, 1.56),
-        (None, 1.31),
+        (Some(1.3), 1.37),
+        (None, 1.44),
+        (Some(1.3), 1.51),
+        (None, 1.58),
+        (None, 1.32),
     ];
 
     /// The gate itself: within the bounds passes, one operation over its bound or missing
