@@ -63,6 +63,11 @@ pub(crate) fn split_deferred(token: &str) -> Result<Segments<'_>, Error> {
         .or_else(|| bytes.iter().rposition(|&b| b == b'.'))
         .filter(|&last| last > first)
         .ok_or(Error::MalformedToken)?;
+    segments(token, first, last)
+}
+
+/// The segments of `token` around its two dots at `first` and `last`, none empty.
+fn segments(token: &str, first: usize, last: usize) -> Result<Segments<'_>, Error> {
     let (header, payload, signature) =
         (&token[..first], &token[first + 1..last], &token[last + 1..]);
     if header.is_empty() || payload.is_empty() || signature.is_empty() {
@@ -113,20 +118,7 @@ fn split_unchecked(token: &str) -> Result<Segments<'_>, Error> {
     if dot(second + 1).is_some() {
         return Err(Error::MalformedToken);
     }
-    let (header, payload, signature) = (
-        &token[..first],
-        &token[first + 1..second],
-        &token[second + 1..],
-    );
-    if header.is_empty() || payload.is_empty() || signature.is_empty() {
-        return Err(Error::MalformedToken);
-    }
-    Ok(Segments {
-        header,
-        payload,
-        signature,
-        signing_input: &token[..header.len() + 1 + payload.len()],
-    })
+    segments(token, first, second)
 }
 
 /// Decodes one segment; padding, other alphabets and non-zero trailing bits are errors.
